@@ -1,0 +1,95 @@
+# opsbook.stack: the two commands a user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT        := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+VENV        ?= $(ROOT)/.venv
+PYTHON      ?= python3
+BIN         := $(VENV)/bin
+COLLECTIONS := $(ROOT)/.cache/collections
+SANITY_ROOT := $(ROOT)/.cache/sanity
+# Debian release of the sandbox hosts: bookworm (12) or trixie (13).
+DEBIAN      ?= bookworm
+# Molecule scenarios to run (default: every scenario under molecule/).
+SCENARIOS   ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export MOLECULE_GLOB := molecule/*/molecule.yml
+export PY_COLORS := 1
+export ANSIBLE_FORCE_COLOR := 1
+
+.PHONY: help venv collection docker images sandbox demo sandbox-destroy \
+        test lint sanity units molecule molecule-% build clean
+
+help: ## list targets
+	@grep -E '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "ERROR: $(PYTHON) not found; install Python 3.11+ (Debian: apt-get install python3 python3-venv)"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { echo "ERROR: cannot create a venv; install python3-venv (Debian: apt-get install python3-venv)"; exit 1; }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	@touch $@
+
+venv: $(BIN)/.installed ## create .venv with the pinned requirements
+
+collection: ## make the checkout importable as opsbook.stack
+	@mkdir -p $(COLLECTIONS)/ansible_collections/opsbook
+	@ln -sfn $(ROOT) $(COLLECTIONS)/ansible_collections/opsbook/stack
+
+docker: ## make sure a Docker engine answers (installs/starts one on Debian as root)
+	@bash scripts/ensure-docker.sh
+
+images: docker ## build the systemd host images
+	@bash scripts/build-images.sh $(DEBIAN)
+
+sandbox: venv collection images ## create the sandbox hosts
+	$(BIN)/ansible-playbook playbooks/sandbox.yml -e sandbox_debian=$(DEBIAN)
+
+demo: sandbox ## sandbox + provision the whole stack + print where services answer
+	$(BIN)/ansible-playbook -i inventories/sandbox playbooks/site.yml
+	@$(BIN)/ansible-playbook -i inventories/sandbox playbooks/sandbox_info.yml
+
+sandbox-destroy: venv collection ## remove every sandbox container, network and volume
+	@bash scripts/ensure-docker.sh
+	$(BIN)/ansible-playbook playbooks/sandbox.yml -e sandbox_state=absent
+
+test: lint sanity units molecule ## everything CI runs
+
+lint: venv collection ## yamllint + ansible-lint (production profile)
+	$(BIN)/yamllint -s .
+	$(BIN)/ansible-lint --offline
+
+sanity: venv ## ansible-test sanity on a copy under ansible_collections/opsbook/stack
+	@rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)/ansible_collections/opsbook
+	@mkdir -p $(SANITY_ROOT)/ansible_collections/opsbook/stack
+	@git ls-files -z --cached --others --exclude-standard | \
+	  tar --null --ignore-failed-read -T - -cf - | tar -C $(SANITY_ROOT)/ansible_collections/opsbook/stack -xf -
+	cd $(SANITY_ROOT)/ansible_collections/opsbook/stack && git init -q . && git add -A && \
+	  $(BIN)/ansible-test sanity --python 3.11 --color --exclude molecule/ --exclude tests/bench/
+
+units: venv collection ## pytest unit tests
+	cd $(ROOT) && PYTHONPATH=$(COLLECTIONS) $(BIN)/pytest -q tests/unit
+
+molecule: venv collection images ## every Molecule scenario
+	@bash scripts/build-images.sh bookworm trixie
+	@for s in $(SCENARIOS); do \
+	  echo "=== molecule test -s $$s ==="; \
+	  start=$$(date +%s); \
+	  $(BIN)/molecule test -s $$s || exit 1; \
+	  echo "=== $$s passed in $$(( $$(date +%s) - start )) s ==="; \
+	done
+
+molecule-%: venv collection images ## one Molecule scenario, e.g. make molecule-redis
+	@bash scripts/build-images.sh bookworm trixie
+	$(BIN)/molecule test -s $*
+
+build: venv ## build the collection tarball into build/
+	@mkdir -p build
+	$(BIN)/ansible-galaxy collection build --force --output-path build .
+
+clean: ## remove venv, caches and build output (not the sandbox)
+	rm -rf $(VENV) .cache build tests/output
