@@ -12,6 +12,8 @@ SANITY_ROOT := $(ROOT)/.cache/sanity
 # Debian release of the sandbox hosts: bookworm (12) or trixie (13).
 DEBIAN      ?= bookworm
 # Molecule scenarios to run (default: every scenario under molecule/).
+# Debian releases the multi-host `stack` scenario runs on.
+STACK_DEBIAN ?= bookworm trixie
 SCENARIOS   ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
 export PATH := $(BIN):$(PATH)
@@ -20,6 +22,11 @@ export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export MOLECULE_GLOB := molecule/*/molecule.yml
 export PY_COLORS := 1
 export ANSIBLE_FORCE_COLOR := 1
+# pip inside ansible-test's and molecule's environments trusts the system CA
+# bundle (needed behind TLS-intercepting proxies; harmless elsewhere).
+ifneq ($(wildcard /etc/ssl/certs/ca-certificates.crt),)
+export PIP_CERT ?= /etc/ssl/certs/ca-certificates.crt
+endif
 
 .PHONY: help venv collection docker images sandbox demo sandbox-destroy \
         test lint sanity units molecule molecule-% build clean
@@ -30,8 +37,8 @@ help: ## list targets
 $(BIN)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "ERROR: $(PYTHON) not found; install Python 3.11+ (Debian: apt-get install python3 python3-venv)"; exit 1; }
 	@$(PYTHON) -m venv $(VENV) || { echo "ERROR: cannot create a venv; install python3-venv (Debian: apt-get install python3-venv)"; exit 1; }
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --upgrade pip 2>&1 | { grep -v '^WARNING: Location' || true; }
+	$(BIN)/pip install -q -r requirements.txt 2>&1 | { grep -v '^WARNING: Location' || true; }
 	@touch $@
 
 venv: $(BIN)/.installed ## create .venv with the pinned requirements
@@ -64,26 +71,33 @@ lint: venv collection ## yamllint + ansible-lint (production profile)
 	$(BIN)/ansible-lint --offline
 
 sanity: venv ## ansible-test sanity on a copy under ansible_collections/opsbook/stack
+	@pipv=$$($(BIN)/python -c 'import re,ansible_test,pathlib;p=pathlib.Path(ansible_test.__file__).parent/"_internal/python_requirements.py";print(re.search(r"pip=.([0-9.]+).",p.read_text()).group(1))'); \
+	  cache=$$HOME/.ansible/test/cache/get_pip_$${pipv//./_}.py; \
+	  if [ ! -s "$$cache" ] && ! curl -fsS -m 10 -o "$$cache.tmp" https://ci-files.testing.ansible.com/ansible-test/get-pip-$$pipv.py 2>/dev/null; then \
+	    mkdir -p "$$(dirname "$$cache")"; cp scripts/ansible-test-get-pip.py "$$cache"; \
+	  elif [ -s "$$cache.tmp" ]; then mv "$$cache.tmp" "$$cache"; fi; rm -f "$$cache.tmp"
 	@rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)/ansible_collections/opsbook
 	@mkdir -p $(SANITY_ROOT)/ansible_collections/opsbook/stack
 	@git ls-files -z --cached --others --exclude-standard | \
 	  tar --null --ignore-failed-read -T - -cf - | tar -C $(SANITY_ROOT)/ansible_collections/opsbook/stack -xf -
 	cd $(SANITY_ROOT)/ansible_collections/opsbook/stack && git init -q . && git add -A && \
-	  $(BIN)/ansible-test sanity --python 3.11 --color --exclude molecule/ --exclude tests/bench/
+	  $(BIN)/ansible-test sanity --python 3.11 --color
 
 units: venv collection ## pytest unit tests
 	cd $(ROOT) && PYTHONPATH=$(COLLECTIONS) $(BIN)/pytest -q tests/unit
 
-molecule: venv collection images ## every Molecule scenario
+molecule: venv collection images ## every Molecule scenario (stack on Debian 12 and 13)
 	@bash scripts/build-images.sh bookworm trixie
 	@for s in $(SCENARIOS); do \
-	  echo "=== molecule test -s $$s ==="; \
-	  start=$$(date +%s); \
-	  $(BIN)/molecule test -s $$s || exit 1; \
-	  echo "=== $$s passed in $$(( $$(date +%s) - start )) s ==="; \
+	  if [ "$$s" = stack ]; then releases="$(STACK_DEBIAN)"; else releases=bookworm; fi; \
+	  for d in $$releases; do \
+	    echo "=== molecule test -s $$s (OPSBOOK_DEBIAN=$$d) ==="; start=$$(date +%s); \
+	    OPSBOOK_DEBIAN=$$d $(BIN)/molecule test -s $$s || exit 1; \
+	    echo "=== $$s ($$d) passed in $$(( $$(date +%s) - start )) s ==="; \
+	  done; \
 	done
 
-molecule-%: venv collection images ## one Molecule scenario, e.g. make molecule-redis
+molecule-%: venv collection images ## one Molecule scenario, e.g. make molecule-redis (OPSBOOK_DEBIAN=trixie for stack)
 	@bash scripts/build-images.sh bookworm trixie
 	$(BIN)/molecule test -s $*
 

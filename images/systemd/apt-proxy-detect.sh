@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # apt's Proxy-Auto-Detect hook: use the apt cache (apt-cacher-ng, port 3142)
 # on the Docker network gateway when one answers, else go direct.
 port="${OPSBOOK_APT_CACHE_PORT:-3142}"

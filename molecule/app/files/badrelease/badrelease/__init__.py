@@ -1,0 +1,1 @@
+"""A broken release used by the rollback test."""
