@@ -64,7 +64,7 @@ sandbox-destroy: venv collection ## remove every sandbox container, network and 
 	@bash scripts/ensure-docker.sh
 	$(BIN)/ansible-playbook playbooks/sandbox.yml -e sandbox_state=absent
 
-test: lint sanity units molecule ## everything CI runs
+test: lint build sanity units molecule ## everything CI runs
 
 lint: venv collection ## yamllint + ansible-lint (production profile)
 	$(BIN)/yamllint -s .
@@ -101,9 +101,15 @@ molecule-%: venv collection images ## one Molecule scenario, e.g. make molecule-
 	@bash scripts/build-images.sh bookworm trixie
 	$(BIN)/molecule test -s $*
 
-build: venv ## build the collection tarball into build/
-	@mkdir -p build
+build: venv ## build the collection tarball into build/ and prove it installs
+	@rm -rf build && mkdir -p build && printf "[defaults]\n" > build/ansible.cfg
 	$(BIN)/ansible-galaxy collection build --force --output-path build .
+	cd build && ANSIBLE_COLLECTIONS_PATH=$(ROOT)/build/installed ANSIBLE_CONFIG=$(ROOT)/build/ansible.cfg \
+	  $(BIN)/ansible-galaxy collection install --offline -p $(ROOT)/build/installed opsbook-stack-*.tar.gz
+	test -f build/installed/ansible_collections/opsbook/stack/MANIFEST.json
+	ANSIBLE_COLLECTIONS_PATH=$(ROOT)/build/installed ANSIBLE_CONFIG=$(ROOT)/build/ansible.cfg \
+	  $(BIN)/ansible-doc -t role -l opsbook.stack | tee build/roles.txt
+	@for r in postgresql redis nginx app; do grep -q "opsbook.stack.$$r" build/roles.txt || { echo "role $$r missing from the built collection"; exit 1; }; done
 
 clean: ## remove venv, caches and build output (not the sandbox)
 	rm -rf $(VENV) .cache build tests/output

@@ -27,7 +27,7 @@ def check_admin_token(authorization: str | None, admin_token: str) -> bool:
     """
     if not admin_token or not authorization:
         return False
-    scheme, _, supplied = authorization.partition(" ")
+    scheme, _sep, supplied = authorization.partition(" ")
     if scheme.lower() != "bearer" or not supplied:
         return False
     return hmac.compare_digest(supplied.strip().encode(), admin_token.encode())
