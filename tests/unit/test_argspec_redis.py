@@ -38,6 +38,7 @@ def _run(tmp_path, vars_yaml):
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
 
 

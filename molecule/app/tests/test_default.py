@@ -14,7 +14,7 @@ def http(host, method, path, token=None):
     """Return (status, body) of a request made on the host with curl."""
     auth = f"-H 'Authorization: Bearer {token}'" if token else ""
     cmd = host.run(f"curl -s -o /tmp/body -w '%{{http_code}}' -X {method} {auth} {BASE}{path}; echo; cat /tmp/body")
-    status, _, body = cmd.stdout.partition("\n")
+    status, _sep, body = cmd.stdout.partition("\n")
     return int(status or 0), body
 
 

@@ -103,7 +103,7 @@ def test_unknown_directive_is_rejected_with_nginx_message(hosts, tmp_path):
     before = _state(hosts)
     rc, out = _run_bad_playbook(tmp_path, {"nginx_extra_server_config": "opsbook_no_such_directive on;"})
     assert rc != 0, out
-    assert "nginx rejected the new configuration" in out
+    assert "The new nginx configuration was not applied" in out
     assert 'unknown directive "opsbook_no_such_directive"' in out
     assert "/etc/nginx/sites-available/app.conf" in out
     _assert_still_good(hosts, before)
@@ -118,7 +118,7 @@ def test_mismatched_certificate_is_rolled_back(hosts, tmp_path):
         {"nginx_extra_server_config": "", "nginx_tls_cert_content": cert_pem, "nginx_tls_key_content": key_pem},
     )
     assert rc != 0, out
-    assert "nginx rejected the new configuration" in out
+    assert "The new nginx configuration was not applied" in out
     assert "key values mismatch" in out
     assert "BEGIN PRIVATE KEY" not in out  # no_log on the key
     _assert_still_good(hosts, before)

@@ -128,10 +128,10 @@ def test_dropins_are_managed(host, version):
 def test_validator_rejects_bad_dropin(host, version):
     bad = "/tmp/opsbook-bad.conf"
     host.run("printf 'shared_buffers = lots\\nno_such_parameter = 1\\n' > %s", bad)
-    cmd = host.run("/usr/local/sbin/opsbook-pg-validate-conf --version %s --name 51-opsbook.conf %s", version, bad)
+    cmd = host.run("/usr/bin/python3 /usr/local/lib/opsbook/pg-validate-conf.py --version %s --name 51-opsbook.conf %s", version, bad)
     assert cmd.rc != 0
     good = host.run(
-        "/usr/local/sbin/opsbook-pg-validate-conf --version %s --name 51-opsbook.conf /etc/postgresql/%s/main/conf.d/51-opsbook.conf",
+        "/usr/bin/python3 /usr/local/lib/opsbook/pg-validate-conf.py --version %s --name 51-opsbook.conf /etc/postgresql/%s/main/conf.d/51-opsbook.conf",
         version, version,
     )
     assert good.rc == 0, good.stderr

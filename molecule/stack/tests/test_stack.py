@@ -5,17 +5,11 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 from conftest import hosts_of
 
 DB = hosts_of("db")[0]
 CACHE = hosts_of("cache")[0]
 APP = hosts_of("app")[0]
-
-
-@pytest.fixture()
-def app(host):
-    return host.get_host(f"ansible://{APP}", ansible_inventory=host.backend.ansible_inventory)
 
 
 def _get_host(host, name):
@@ -67,9 +61,9 @@ def test_redis_requires_auth(host, secrets):
 
 def test_health_through_nginx(host):
     app = _get_host(host, APP)
-    for _ in range(30):
+    for _attempt in range(30):
         res = app.run("curl -sk -w '\\n%{http_code}' https://localhost/health")
-        body, _, code = res.stdout.rpartition("\n")
+        body, _sep, code = res.stdout.rpartition("\n")
         if code == "200":
             break
         time.sleep(2)
@@ -99,7 +93,7 @@ def test_tls_versions(host):
 def test_scheduler_wrote_job_executions(host):
     db = _get_host(host, DB)
     count = 0
-    for _ in range(40):
+    for _attempt in range(40):
         res = db.run("runuser -u postgres -- psql -d appdb -tAc \"select count(*) from job_executions where status = 'SUCCESS'\"")
         count = int(res.stdout.strip() or 0) if res.rc == 0 else 0
         if count > 0:

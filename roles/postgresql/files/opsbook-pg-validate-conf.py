@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Managed by the opsbook.stack.postgresql role.
 """Validate a candidate conf.d drop-in for a Debian PostgreSQL cluster.
 
