@@ -7,7 +7,6 @@ checks on every host that the files are the previous ones and HTTPS still works.
 """
 
 import datetime
-import hashlib
 import json
 import os
 import subprocess
