@@ -28,7 +28,7 @@ ifneq ($(wildcard /etc/ssl/certs/ca-certificates.crt),)
 export PIP_CERT ?= /etc/ssl/certs/ca-certificates.crt
 endif
 
-.PHONY: help venv collection docker images sandbox demo sandbox-destroy \
+.PHONY: help venv collection docker apt-cache images sandbox demo sandbox-destroy \
         test lint sanity units molecule molecule-% build clean
 
 help: ## list targets
@@ -50,7 +50,10 @@ collection: ## make the checkout importable as opsbook.stack
 docker: ## make sure a Docker engine answers (installs/starts one on Debian as root)
 	@bash scripts/ensure-docker.sh
 
-images: docker ## build the systemd host images
+apt-cache: ## start the local apt cache (apt-cacher-ng) the containers share
+	@bash scripts/ensure-apt-cache.sh
+
+images: docker apt-cache ## build the systemd host images
 	@bash scripts/build-images.sh $(DEBIAN)
 
 sandbox: venv collection images ## create the sandbox hosts
