@@ -1,51 +1,13 @@
 """The redis role's argument spec rejects bad input before any task runs."""
 
-import os
-import subprocess
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = ROOT / ".venv" / "bin"
-
-PLAY = """\
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  tasks:
-    - name: Include the role with bad input
-      ansible.builtin.include_role:
-        name: opsbook.stack.redis
-      vars:
-{vars}
-"""
-
-
-def _run(tmp_path, vars_yaml):
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(PLAY.format(vars=vars_yaml))
-    env = dict(os.environ)
-    env.update(
-        PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"),
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_NOCOLOR="1",
-    )
-    return subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from _runner import run_role
 
 
 def test_bad_input_is_rejected(tmp_path):
     # One run: argument spec validation reports every offending variable at once.
-    result = _run(
+    result = run_role(
         tmp_path,
+        "redis",
         "\n".join(
             [
                 "        redis_port: not-a-port",

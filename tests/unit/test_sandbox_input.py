@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = ROOT / ".venv" / "bin"
+from _runner import ansible_playbook
 
 
 def _sandbox(*extra: str, docker_host: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    if docker_host:
-        env["DOCKER_HOST"] = docker_host
-    env.update(
-        PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"),
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-    )
-    return subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "-i", "inventories/sandbox", "playbooks/sandbox.yml", *extra],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    return ansible_playbook(
+        "-i", "inventories/sandbox", "playbooks/sandbox.yml", *extra,
+        extra_env={"DOCKER_HOST": docker_host} if docker_host else None,
     )
 
 
