@@ -69,9 +69,10 @@ sandbox-destroy: venv collection ## remove every sandbox container, network and 
 
 test: lint build sanity units molecule ## everything CI runs
 
-lint: venv collection ## yamllint + ansible-lint (production profile)
+lint: venv collection ## yamllint + ansible-lint (production profile) + changelog fragments
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint --offline
+	$(BIN)/antsibull-changelog lint
 
 sanity: venv ## ansible-test sanity on a copy under ansible_collections/opsbook/stack
 	@pipv=$$($(BIN)/python -c 'import re,ansible_test,pathlib;p=pathlib.Path(ansible_test.__file__).parent/"_internal/python_requirements.py";print(re.search(r"pip=.([0-9.]+).",p.read_text()).group(1))'); \
