@@ -71,10 +71,7 @@ _value:
 
 from typing import Any, Callable, Dict
 
-try:
-    from ansible.errors import AnsibleFilterError
-except ImportError:  # pragma: no cover - only without ansible-core installed
-    AnsibleFilterError = ValueError  # type: ignore[misc,assignment]
+from ansible.errors import AnsibleFilterError
 
 SHARED_BUFFERS_MIN_MB = 128
 SHARED_BUFFERS_MAX_MB = 8192

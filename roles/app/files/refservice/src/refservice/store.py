@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 import redis
+from psycopg import sql as pgsql
 
 from .config import Settings
 from .logic import Measurement
 
-MIGRATIONS: Sequence[tuple[int, str]] = (
+MIGRATIONS: Sequence[tuple[int, LiteralString]] = (
     (
         1,
         """
@@ -87,10 +88,10 @@ def migrate(conn: psycopg.Connection[Any]) -> tuple[int, list[int]]:
         )
         row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
         current = int(row[0]) if row else 0
-        for version, sql in MIGRATIONS:
+        for version, statement in MIGRATIONS:
             if version <= current:
                 continue
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(statement)
             conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
             applied.append(version)
             current = version
@@ -145,11 +146,11 @@ def set_job_flag(conn: psycopg.Connection[Any], job_name: str, column: str, valu
     """Set ``enabled`` or ``run_requested`` of a job; ``None`` if the job is unknown."""
     if column not in {"enabled", "run_requested"}:
         raise ValueError(f"unknown job flag {column!r}")
-    sql = (
-        f"UPDATE jobs SET {column} = %s, updated_at = now() WHERE name = %s"
+    query = pgsql.SQL(
+        "UPDATE jobs SET {} = %s, updated_at = now() WHERE name = %s"
         " RETURNING name, enabled, run_requested, updated_at"
-    )
-    row = conn.execute(sql, (value, job_name)).fetchone()  # type: ignore[arg-type]
+    ).format(pgsql.Identifier(column))
+    row = conn.execute(query, (value, job_name)).fetchone()
     if row is None:
         return None
     return {"name": row[0], "enabled": row[1], "run_requested": row[2], "updated_at": row[3].isoformat()}
@@ -204,7 +205,9 @@ def jobs_summary(conn: psycopg.Connection[Any], limit: int) -> dict[str, Any]:
 def cache_get(client: redis.Redis, name: str) -> dict[str, Any] | None:
     """Read a JSON value from Redis (``None`` when missing)."""
     raw = client.get(name)
-    return json.loads(raw) if raw else None  # type: ignore[arg-type]
+    if not isinstance(raw, (str, bytes)) or not raw:
+        return None
+    return json.loads(raw)
 
 
 def cache_set(client: redis.Redis, name: str, value: dict[str, Any], ttl: int) -> None:
