@@ -25,3 +25,15 @@ def secrets() -> dict[str, str]:
         out[path.name] = path.read_text().split()[0]
         assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by group/others"
     return out
+
+
+def pytest_collection_modifyitems(config, items):
+    """The module-level and fault tests run once per `make molecule` (Debian 12,
+    OPSBOOK_FAULTS=1); the Debian 13 run proves the provisioned stack and a green
+    daily checklist, which exercises every check module there too."""
+    if os.environ.get("OPSBOOK_FAULTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="module and fault tests run with OPSBOOK_FAULTS=1 (the Debian 12 stack run)")
+    for item in items:
+        if Path(str(item.fspath)).name.startswith("test_check_"):
+            item.add_marker(skip)
