@@ -31,7 +31,7 @@ export PIP_CERT ?= /etc/ssl/certs/ca-certificates.crt
 endif
 
 .PHONY: help venv collection docker apt-cache images sandbox demo sandbox-destroy \
-        test lint sanity units molecule molecule-% build clean daily
+        test lint sanity units molecule molecule-% build clean daily bench
 
 help: ## list targets
 	@grep -E '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ demo: sandbox ## sandbox + provision the whole stack + print where services answ
 
 daily: venv collection ## run the daily checklist against the sandbox (INVENTORY=... for another one)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/daily.yml
+
+bench: venv collection images ## time daily.yml against a shell script on 1, 5 and 20 bench hosts (docs/PERFORMANCE.md, ~30 min)
+	$(BIN)/python tests/bench/bench_daily.py run
 
 sandbox-destroy: venv collection ## remove every sandbox container, network and volume
 	@bash scripts/ensure-docker.sh

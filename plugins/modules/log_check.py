@@ -55,6 +55,28 @@ options:
         description:
           - Instance name used in the check ids (default the basename).
         type: str
+      patterns:
+        description:
+          - Patterns for this file only, in place of O(patterns) (same format), so one call can scan logs of different
+            formats. O(checks) and O(thresholds) refer to pattern names of either list.
+        type: list
+        elements: dict
+        suboptions:
+          name:
+            description: Pattern name, part of the check id (lowercase letters, digits, underscore).
+            type: str
+            required: true
+          regex:
+            description: Python regular expression (C(re.search) on each line).
+            type: str
+            required: true
+          warn:
+            description: Matching lines since the last run from which the result is warn; V(null) turns the level off.
+            type: float
+            default: 1
+          crit:
+            description: Matching lines since the last run from which the result is crit; V(null) (default) turns the level off.
+            type: float
   patterns:
     description:
       - Patterns to count, each a Python regular expression searched in every new line (a line counts once per pattern).
@@ -213,6 +235,7 @@ summary:
   sample: {ok: 3, warn: 1, crit: 0, unknown: 0, total: 4, worst: warn}
 """
 
+import collections
 import re
 from typing import Any
 
@@ -269,9 +292,21 @@ def run(params: dict[str, Any], check_mode: bool) -> tuple[list[CheckResult], bo
     specs = params["patterns"] if params["patterns"] is not None else DEFAULT_PATTERNS
     if not specs:
         raise ValueError("patterns must not be empty; omit it to use the default patterns")
-    patterns, thresholds = build_patterns(specs, params["thresholds"])
-    wanted = select(params["checks"], [pattern.name for pattern in patterns])
-    patterns = [pattern for pattern in patterns if pattern.name in wanted]
+    # Each file scans with its own patterns when it has them, else the module's.
+    pattern_sets: list[tuple[list[_logscan.Pattern], dict[str, Threshold]]] = []
+    known: list[str] = []
+    for spec in [{"patterns": None}] + list(params["files"]):
+        own = spec.get("patterns")
+        if own is not None and not own:
+            raise ValueError(f"patterns of file {spec.get('path')!r} must not be empty; omit it to use the module's patterns")
+        compiled, defaults = build_patterns(own if own is not None else specs, None)
+        pattern_sets.append((compiled, defaults))
+        known.extend(pattern.name for pattern in compiled if pattern.name not in known)
+    overrides = dict(params["thresholds"] or {})
+    bad = sorted(name for name in overrides if name not in known)
+    if bad:
+        raise ThresholdError(f"unknown threshold {', '.join(map(repr, bad))}; known thresholds (pattern names): {', '.join(known)}")
+    wanted = select(params["checks"], known)
 
     warnings: list[str] = []
     old_files, warning = _logscan.load_state(params["state_file"])
@@ -279,7 +314,15 @@ def run(params: dict[str, Any], check_mode: bool) -> tuple[list[CheckResult], bo
         warnings.append(warning)
     new_files = dict(old_files)
     results: list[CheckResult] = []
-    for instance, path, error in _logscan.expand(params["files"]):
+    expanded = [(file_spec, item) for file_spec in params["files"] for item in _logscan.expand([file_spec])]
+    instances = collections.Counter(instance for _spec, (instance, _path, _err) in expanded)
+    for file_spec, (instance, path, error) in expanded:
+        if instances[instance] > 1 and path:
+            instance = path  # same name for two files: tell them apart by path
+        set_index = params["files"].index(file_spec) + 1
+        compiled, defaults = pattern_sets[set_index]
+        thresholds = merge_thresholds(defaults, {k: v for k, v in overrides.items() if k in defaults})
+        patterns = [pattern for pattern in compiled if pattern.name in wanted]
         report = None
         if path is not None:
             try:
@@ -324,7 +367,20 @@ def main() -> None:
                 "type": "list",
                 "elements": "dict",
                 "required": True,
-                "options": {"path": {"type": "str", "required": True}, "name": {"type": "str"}},
+                "options": {
+                    "path": {"type": "str", "required": True},
+                    "name": {"type": "str"},
+                    "patterns": {
+                        "type": "list",
+                        "elements": "dict",
+                        "options": {
+                            "name": {"type": "str", "required": True},
+                            "regex": {"type": "str", "required": True},
+                            "warn": {"type": "float", "default": 1},
+                            "crit": {"type": "float"},
+                        },
+                    },
+                },
             },
             "patterns": {
                 "type": "list",

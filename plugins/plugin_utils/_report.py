@@ -240,6 +240,15 @@ class Collector:
             for item in loop:
                 self.add_result(host, action, task, item, bool(item.get("failed")))
             return
+        if failed and (action or "").rsplit(".", 1)[-1] == "ping":
+            # A failed connection probe (ansible.builtin.ping) means the host cannot be used:
+            # docker exec into a missing container, no Python, ... (pipelining reports these as failures).
+            message = str(result.get("msg") or "")
+            stderr = str(result.get("module_stderr") or result.get("stderr") or "").strip()
+            if stderr:
+                message = f"{message} ({stderr.splitlines()[0]})" if message else stderr.splitlines()[0]
+            self.add_unreachable(host, _plain(message), task)
+            return
         if failed and is_check_module(action):
             message = result.get("msg") or result.get("message") or result.get("stderr") or ""
             self.add_failure(host, action, _plain(message), task)

@@ -449,3 +449,41 @@ def test_malformed_state_entry_is_ignored_with_a_warning(tmp_path):
     assert res["log.errors:app.log"].value == 1 and changed
     assert str(log) in warnings[0]
     assert "/other.log" in json.loads(state.read_text())["files"]  # other tasks' entries are kept
+
+
+# ------------------------------------------------------- per-file patterns
+
+
+def test_each_file_can_carry_its_own_patterns(tmp_path):
+    """One call scans an app log with the default patterns and an nginx log with its own."""
+    app = tmp_path / "app.log"
+    nginx = tmp_path / "error.log"
+    app.write_text("2026-11-26 INFO fine\n2026-11-26 ERROR broken\n[error] not an app error marker\n")
+    nginx.write_text("2026/11/26 [error] 12#12: upstream timed out\nERROR is not nginx syntax\n"
+                     "2026/11/26 [error] 12#12: limiting requests, excess: 5\n")
+    nginx_patterns = [
+        {"name": "errors", "regex": r"\[(error|crit|alert|emerg)\]", "warn": 1, "crit": 2},
+        {"name": "nginx_limits", "regex": "limiting requests", "warn": 5, "crit": None},
+    ]
+    files = [{"path": str(app), "name": "app"}, {"path": str(nginx), "name": "nginx", "patterns": nginx_patterns}]
+    results, _changed, _warnings = run(params(tmp_path, files))
+    assert results["log.errors:app"].value == 1
+    assert results["log.rate_limit:app"].value == 0
+    assert results["log.errors:nginx"].value == 2
+    assert results["log.errors:nginx"].status == "crit"
+    assert results["log.nginx_limits:nginx"].value == 1
+    assert results["log.nginx_limits:nginx"].status == "ok"
+    assert "log.rate_limit:nginx" not in results
+
+
+def test_thresholds_and_checks_reach_per_file_patterns(tmp_path):
+    nginx = tmp_path / "error.log"
+    nginx.write_text("[error] a\n[error] b\n")
+    files = [{"path": str(nginx), "name": "nginx",
+              "patterns": [{"name": "errors", "regex": r"\[error\]", "warn": 1, "crit": None}]}]
+    results, _c, _w = run(params(tmp_path, files, thresholds={"errors": {"warn": 5}}, checks=["errors"]))
+    assert results["log.errors:nginx"].status == "ok"
+    with pytest.raises(ValueError, match="nosuch"):
+        run(params(tmp_path, files, checks=["nosuch"]))
+    with pytest.raises(ValueError, match="must not be empty"):
+        run(params(tmp_path, [{"path": str(nginx), "name": "n", "patterns": []}]))

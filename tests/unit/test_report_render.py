@@ -321,3 +321,15 @@ def test_any_text_round_trips_escaped(host: str, cid: str, message: str, unit: s
 
     assert json.loads(_report.render_json(report))["hosts"][0]["checks"][0]["message"] == message
     _report.render_markdown(report).encode("utf-8")
+
+
+def test_failed_ping_probe_is_reported_as_unreachable() -> None:
+    from ansible_collections.opsbook.stack.plugins.plugin_utils._report import Collector
+
+    collector = Collector()
+    collector.add_result("web9", "ansible.builtin.ping", "probe",
+                         {"failed": True, "msg": "MODULE FAILURE", "module_stderr": "No such container: web9"}, True)
+    checks = collector.hosts["web9"].checks
+    assert [c["check"] for c in checks] == ["host.reachable"]
+    assert checks[0]["status"] == "crit"
+    assert "MODULE FAILURE" in checks[0]["message"]

@@ -361,3 +361,46 @@ def test_fault_is_caught_then_clears(fault: Fault, tmp_path: Path) -> None:
     after = healed.statuses()
     for key in fault.must:
         assert after.get(key) == "ok", f"{key} still {after.get(key)} after healing\n{describe(healed)}"
+
+
+# ------------------------------------------------------------------ bad input
+
+
+@faults_enabled
+def test_unreachable_host_is_crit_and_the_others_are_checked(tmp_path: Path) -> None:
+    ghost = tmp_path / "ghost.yml"
+    ghost.write_text(
+        "all:\n  hosts:\n    stack-ghost:\n"
+        "      ansible_connection: community.docker.docker\n"
+        "      ansible_host: opsbook-no-such-container\n"
+    )
+    run = run_daily(tmp_path, "-i", str(ghost))
+    statuses = run.statuses()
+    assert statuses.get(("stack-ghost", "host.reachable")) == "crit", describe(run)
+    for name in (DB, CACHE, APP):
+        assert any(host == name for host, _check in statuses), f"{name} was not checked\n{describe(run)}"
+    # 4 when the connection reports the host unreachable, 2 when (as docker exec
+    # with pipelining does) the connection probe fails as a task.
+    assert run.rc in (2, 4), describe(run)
+
+
+@faults_enabled
+@pytest.mark.parametrize(
+    ("extra", "family", "named"),
+    [
+        ({"checklist_host_checks": ["cpu", "bogus"]}, "host.module", "bogus"),
+        ({"checklist_tls_thresholds": {"days_left": {"warn": 5, "crit": 10}}}, "tls.module", "days_left"),
+    ],
+    ids=["unknown_check_name", "warn_beyond_crit"],
+)
+def test_bad_options_give_unknown_and_the_rest_still_runs(tmp_path: Path, extra: dict, family: str, named: str) -> None:
+    run = run_daily(tmp_path, "-e", json.dumps(extra))
+    failed = [
+        item for data in run.report["hosts"] for item in data["checks"] if item["check"] == family
+    ]
+    assert failed and all(item["status"] == "unknown" for item in failed), describe(run)
+    assert all(named in item["message"] for item in failed), [item["message"] for item in failed]
+    statuses = run.statuses()
+    assert statuses.get((DB, "pg.connect")) == "ok", describe(run)
+    assert statuses.get((APP, "http.status:app_health")) == "ok", describe(run)
+    assert run.rc == 0, describe(run)
