@@ -276,8 +276,7 @@ def test_redis_shared_server_as_app_user(cache, secrets):
 def test_redis_shared_server_as_monitoring_user(cache, secrets):
     """The inventory's monitoring login (-@all +ping +info +config|get) gets every check measured."""
     user = cache.ansible.get_variables().get("stack_monitor_redis_user")
-    if not user or "redis_monitor" not in secrets:
-        pytest.skip("the inventory defines no Redis monitoring user (stack_monitor_redis_user)")
+    assert user and "redis_monitor" in secrets, "the sandbox inventory defines stack_monitor_redis_user and its secret"
     out = redis_check(cache, {"login_user": user, "login_password": secrets["redis_monitor"]})
     checks = by_id(out)
     assert len(checks) == 6, out
