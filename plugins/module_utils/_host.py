@@ -254,6 +254,42 @@ def fs_usage(path: str) -> FsUsage:
     return FsUsage(size, used, avail, pct, st.f_files, inodes_used, inodes_pct)
 
 
+# ---------------------------------------------------------------- disk growth
+
+HISTORY_KEEP_DAYS = 35
+HISTORY_KEEP_SAMPLES = 400
+
+
+def add_sample(samples: list[list[float]], now: float, used_bytes: int) -> list[list[float]]:
+    """Samples ([epoch, used_bytes], oldest first) with this one added and old ones dropped."""
+    kept = [sample for sample in samples if now - HISTORY_KEEP_DAYS * 86400 <= sample[0] < now]
+    kept.append([now, used_bytes])
+    return kept[-HISTORY_KEEP_SAMPLES:]
+
+
+def growth_per_day(samples: list[list[float]], now: float, window_days: float) -> tuple[float | None, float | None]:
+    """Bytes per day between the oldest sample inside the window and the newest one.
+
+    Returns (rate, age in days of the oldest sample used); rate is None when the
+    samples span less than a day.
+    """
+    usable = [sample for sample in samples if now - window_days * 86400 <= sample[0] <= now]
+    if len(usable) < 2:
+        return None, None
+    first, last = usable[0], usable[-1]
+    span_days = (last[0] - first[0]) / 86400
+    if span_days < 1:
+        return None, round(span_days, 3)
+    return (last[1] - first[1]) / span_days, round(span_days, 2)
+
+
+def days_until_full(avail_bytes: int, rate_per_day: float | None) -> float | None:
+    """Days until the free space is gone at ``rate_per_day``; None when not growing."""
+    if rate_per_day is None or rate_per_day <= 0:
+        return None
+    return round(avail_bytes / rate_per_day, 1)
+
+
 # ---------------------------------------------------------------- cgroups
 
 CGROUP_V1_UNLIMITED = 2**62  # v1 reports "unlimited" as ~2^63 rounded to pages

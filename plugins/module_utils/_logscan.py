@@ -37,13 +37,50 @@ class Pattern:
     regex: Any  # compiled re.Pattern
 
 
-class LineMatcher:
-    """Counts lines per pattern and keeps the last ``samples`` matching lines of each."""
+# What varies between two occurrences of the same message: a leading timestamp,
+# then ids, addresses, numbers and quoted values anywhere in the line.
+_LEADING_TIME = re.compile(
+    r"^\W*(\d{4}[-/]\d{2}[-/]\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"
+    r"|[A-Z][a-z]{2} +\d{1,2} \d{2}:\d{2}:\d{2}"
+    r"|\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\]?\s*"
+)
+_VARYING = (
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<uuid>"),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<ip>"),
+    (re.compile(r"\b0x[0-9a-f]+\b|\b[0-9a-f]{12,}\b", re.I), "<hex>"),
+    (re.compile(r'"[^"]*"' + "|'[^']*'"), "<str>"),
+    (re.compile(r"(?<![A-Za-z])[-+]?\d+(?:\.\d+)?"), "<n>"),
+    (re.compile(r"\s+"), " "),
+)
+SIGNATURE_CHARS = 160
 
-    def __init__(self, patterns: list[Pattern], samples: int) -> None:
+
+def signature(line: str) -> str:
+    """The line with what changes between occurrences of one message replaced by placeholders.
+
+    Lines that differ only in timestamp, ids, addresses, numbers or quoted values
+    share a signature, so recurring errors can be counted as one pattern.
+    """
+    text = _LEADING_TIME.sub("", line, count=1)
+    for regex, placeholder in _VARYING:
+        text = regex.sub(placeholder, text)
+    return text.strip()[:SIGNATURE_CHARS]
+
+
+class LineMatcher:
+    """Counts lines per pattern and keeps the last ``samples`` matching lines of each.
+
+    With ``top`` > 0 it also counts the matching lines per signature (see
+    :func:`signature`), for the most frequent recurring messages.
+    """
+
+    def __init__(self, patterns: list[Pattern], samples: int, top: int = 0) -> None:
         self.patterns = patterns
         self.counts: dict[str, int] = {pattern.name: 0 for pattern in patterns}
         self.samples: dict[str, collections.deque] = {pattern.name: collections.deque(maxlen=max(0, samples)) for pattern in patterns}
+        self.top = max(0, top)
+        self.signatures: dict[str, collections.Counter] = {pattern.name: collections.Counter() for pattern in patterns}
+        self.examples: dict[str, dict[str, str]] = {pattern.name: {} for pattern in patterns}
         self.lines = 0
 
     def feed(self, raw: bytes) -> None:
@@ -54,6 +91,17 @@ class LineMatcher:
                 self.counts[pattern.name] += 1
                 if self.samples[pattern.name].maxlen:
                     self.samples[pattern.name].append(text[:SAMPLE_CHARS])
+                if self.top:
+                    key = signature(text)
+                    self.signatures[pattern.name][key] += 1
+                    self.examples[pattern.name].setdefault(key, text[:SAMPLE_CHARS])
+
+    def most_common(self, name: str) -> list[dict[str, Any]]:
+        """The ``top`` most frequent signatures of a pattern: signature, count and one example line."""
+        return [
+            {"signature": key, "count": count, "example": self.examples[name][key]}
+            for key, count in self.signatures[name].most_common(self.top)
+        ]
 
 
 def _head_hash(handle: Any, length: int) -> str:
@@ -179,6 +227,7 @@ class FileReport:
     path: str
     counts: dict[str, int] = field(default_factory=dict)
     samples: dict[str, list[str]] = field(default_factory=dict)
+    top: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
@@ -200,10 +249,12 @@ def _finish_old(old_path: str, offset: int, matcher: LineMatcher, max_bytes: int
     return int(info["skipped_bytes"])
 
 
-def scan_file(path: str, prev: dict[str, Any] | None, patterns: list[Pattern], *, max_bytes: int, samples: int) -> tuple[FileReport, dict[str, Any] | None]:
+def scan_file(
+    path: str, prev: dict[str, Any] | None, patterns: list[Pattern], *, max_bytes: int, samples: int, top: int = 0
+) -> tuple[FileReport, dict[str, Any] | None]:
     """Scan what ``path`` gained since ``prev`` (its state entry). Returns the report and the new entry."""
     report = FileReport(path)
-    matcher = LineMatcher(patterns, samples)
+    matcher = LineMatcher(patterns, samples, top)
     events: list[str] = []
     skipped = 0
     try:
@@ -258,6 +309,8 @@ def scan_file(path: str, prev: dict[str, Any] | None, patterns: list[Pattern], *
         events.append(f"capped at max_bytes {max_bytes}: {skipped} older bytes were not scanned")
     report.counts = dict(matcher.counts)
     report.samples = {name: list(lines) for name, lines in matcher.samples.items()}
+    if matcher.top:
+        report.top = {pattern.name: matcher.most_common(pattern.name) for pattern in patterns}
     report.details = {
         "path": path,
         "from_offset": info["from_offset"],

@@ -15,7 +15,7 @@ description:
   - Reads C(/proc), C(/sys/fs/cgroup), C(statvfs) and C(systemctl show) and reports each finding as an opsbook.stack check
     result. Uses only the Python standard library; changes nothing on the host.
   - "Check ids: V(host.cpu), V(host.load), V(host.memory), V(host.disk:<mountpoint>), V(host.inodes:<mountpoint>),
-    V(host.unit:<name>), V(host.clock)."
+    V(host.unit:<name>), V(host.clock), V(host.disk_growth:<mountpoint>)."
   - "V(host.cpu): CPU busy % between two C(/proc/stat) samples O(cpu_sample_seconds) apart. Inside a cgroup with a CPU quota
     (cgroup v2 C(cpu.max), v1 C(cpu.cfs_quota_us)) the cgroup's usage against its quota is used instead; C(details.source)
     names the source."
@@ -27,6 +27,9 @@ description:
   - "V(host.disk) and V(host.inodes): every real local filesystem (pseudo filesystems such as proc, sysfs, tmpfs, cgroup and
     overlay are skipped except for C(/); network filesystems and bind-mounted files are skipped; one check per device) or
     exactly the paths in O(mounts)."
+  - "V(host.disk_growth) (not run unless asked for in O(checks)): days until each filesystem of V(host.disk) is full at the
+    growth of the last O(growth_window_days) days. Each run adds a usage sample to O(history_file) (kept 35 days); the growth is
+    the change between the oldest sample of the window and now. Less than a day of history, or no growth, is ok and says so."
   - "V(host.unit): state of each unit in O(units), all read with one C(systemctl show) call. A failed unit is crit,
     an inactive unit that should be active is crit, a disabled unit that should be enabled is warn, an unknown unit is crit."
   - "V(host.clock): the kernel clock discipline read with C(adjtimex(2)) (modes 0, read-only, permitted in Docker containers).
@@ -37,15 +40,15 @@ extends_documentation_fragment:
 options:
   checks:
     description:
-      - "Names of the checks to run: V(cpu), V(load), V(memory), V(disk), V(inodes), V(units), V(clock)."
-      - Omit to run all of them. An unknown name fails the module with a message listing the known ones.
+      - "Names of the checks to run: V(cpu), V(load), V(memory), V(disk), V(inodes), V(units), V(clock), V(disk_growth)."
+      - Omit to run all of them except V(disk_growth), which keeps a history and is meant for a regular (weekly) run. An unknown name fails the module with a message listing the known ones.
   thresholds:
     description:
       - Overrides of the default thresholds, keyed by threshold name; each value is a mapping with C(warn), C(crit) and
         optionally C(direction); keys left out keep the default, an explicit C(null) turns that level off.
         A warn level beyond the crit level fails the module with a message naming the threshold.
       - "Threshold names (direction above, default warn/crit): C(cpu_pct) 70/90 (%), C(load_per_core) 2/4,
-        C(memory_pct) 80/90 (%), C(disk_pct) 85/95 (%), C(inode_pct) 85/95 (%), C(clock_offset_ms) 100/1000 (ms)."
+        C(memory_pct) 80/90 (%), C(disk_pct) 85/95 (%), C(inode_pct) 85/95 (%), C(clock_offset_ms) 100/1000 (ms); direction below: C(disk_days_left) 30/7 (days)."
   cpu_sample_seconds:
     description:
       - Seconds between the two CPU samples of the V(cpu) check (more than 0, at most 60).
@@ -58,6 +61,17 @@ options:
     type: list
     elements: str
     default: []
+  history_file:
+    description:
+      - Where V(disk_growth) keeps the usage samples (JSON). Its directory is created with mode 0700, the file is written with
+        mode 0600; it is not written in check mode.
+    type: path
+    default: /var/lib/opsbook/disk_history.json
+  growth_window_days:
+    description:
+      - Days of history the growth rate of V(disk_growth) is computed over (more than 0, at most 35).
+    type: float
+    default: 7
   units:
     description:
       - Systemd units the V(units) check looks at; a name without a suffix means C(.service). Glob patterns are not accepted.
@@ -79,6 +93,7 @@ options:
         default: true
 notes:
   - Needs read access to C(/proc) and C(/sys/fs/cgroup) (any user); C(systemctl show) works without root.
+  - C(changed) is true only when V(disk_growth) adds a sample to O(history_file) (predicted in check mode, where nothing is written).
 seealso:
   - module: opsbook.stack.log_check
 """
@@ -101,6 +116,12 @@ EXAMPLES = r"""
     thresholds:
       disk_pct: {warn: 75}
 
+- name: Weekly - disk space and days until full at the last week's growth
+  opsbook.stack.host_check:
+    checks: [disk, inodes, disk_growth]
+    growth_window_days: 7
+  become: true
+
 - name: Fail the play when something is critical
   ansible.builtin.assert:
     that: host_health.summary.crit == 0
@@ -121,7 +142,7 @@ checks:
       description: V(ok), V(warn), V(crit) or V(unknown).
       type: str
     value:
-      description: Measured value (%, load per core, ms; the ActiveState for units), null when unknown.
+      description: Measured value (%, load per core, ms, days until full; the ActiveState for units), null when unknown.
       type: raw
     warn:
       description: Warning level, or null.
@@ -182,7 +203,9 @@ summary:
 """
 
 import errno
+import json
 import os
+import tempfile
 import time
 from typing import Any
 
@@ -202,7 +225,9 @@ from ansible_collections.opsbook.stack.plugins.module_utils._checks import (
     worst,
 )
 
-KNOWN_CHECKS = ("cpu", "load", "memory", "disk", "inodes", "units", "clock")
+KNOWN_CHECKS = ("cpu", "load", "memory", "disk", "inodes", "units", "clock", "disk_growth")
+# Run when asked for by name only (keeps a history file).
+OPT_IN_CHECKS = ("disk_growth",)
 
 DEFAULTS: dict[str, Threshold] = {
     "cpu_pct": Threshold(70.0, 90.0),
@@ -211,6 +236,7 @@ DEFAULTS: dict[str, Threshold] = {
     "disk_pct": Threshold(85.0, 95.0),
     "inode_pct": Threshold(85.0, 95.0),
     "clock_offset_ms": Threshold(100.0, 1000.0),
+    "disk_days_left": Threshold(30.0, 7.0, "below"),
 }
 
 PROC = "/proc"
@@ -308,7 +334,71 @@ def check_memory(reader: HostReader, threshold: Threshold) -> CheckResult:
     return evaluate(check, view.pct, threshold, unit="%", label="memory usage", details=details)
 
 
-def check_filesystems(reader: HostReader, wanted: list[str], mounts_option: list[str], thresholds: dict[str, Threshold]) -> list[CheckResult]:
+def growth_result(
+    check: str, instance: str, usage: _host.FsUsage, history: dict[str, list[list[float]]] | None, threshold: Threshold,
+    window_days: float, details: dict[str, Any], now: float | None = None,
+) -> CheckResult:
+    """host.disk_growth for one filesystem; adds the current sample to ``history``."""
+    now = time.time() if now is None else now
+    samples = _host.add_sample((history or {}).get(instance, []), now, usage.used_bytes)
+    if history is not None:
+        history[instance] = samples
+    rate, span_days = _host.growth_per_day(samples, now, window_days)
+    info = dict(details, used_bytes=usage.used_bytes, avail_bytes=usage.avail_bytes, samples=len(samples),
+                window_days=window_days, span_days=span_days,
+                growth_bytes_per_day=None if rate is None else round(rate))
+    if rate is None:
+        reason = "first usage sample" if len(samples) < 2 else f"history spans {span_days:g} days, less than one"
+        return result(check, "ok", f"growth of {instance} not known yet ({reason}); the next runs build the history",
+                      threshold=threshold, unit="days", details=info)
+    days = _host.days_until_full(usage.avail_bytes, rate)
+    if days is None:
+        return result(check, "ok", f"{instance} is not growing ({rate / 1e6:+.1f} MB/day over {span_days:g} days)",
+                      threshold=threshold, unit="days", details=info)
+    item = evaluate(check, days, threshold, unit="days", label=f"days until {instance} is full", details=info)
+    item.message += f"; growing {rate / 1e6:.1f} MB/day over {span_days:g} days"
+    return item
+
+
+def load_history(path: str) -> tuple[dict[str, list[list[float]]], str | None]:
+    """The usage history and a warning when the file was unusable (it then starts over)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return {}, None
+    except (OSError, ValueError) as exc:
+        return {}, f"history file {path} is unreadable ({exc}); the growth history starts over"
+    filesystems = data.get("filesystems") if isinstance(data, dict) else None
+    if not isinstance(filesystems, dict):
+        return {}, f"history file {path} has an unexpected layout; the growth history starts over"
+    clean = {
+        name: [[float(s[0]), int(s[1])] for s in samples if isinstance(s, list) and len(s) == 2]
+        for name, samples in filesystems.items() if isinstance(samples, list)
+    }
+    return clean, None
+
+
+def write_history(path: str, history: dict[str, list[list[float]]]) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=".disk_history.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"version": 1, "filesystems": history}, handle, sort_keys=True)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def check_filesystems(
+    reader: HostReader, wanted: list[str], mounts_option: list[str], thresholds: dict[str, Threshold],
+    history: dict[str, list[list[float]]] | None = None, window_days: float = 7.0,
+) -> list[CheckResult]:
     results: list[CheckResult] = []
     try:
         mounts = reader.mounts()
@@ -337,7 +427,7 @@ def check_filesystems(reader: HostReader, wanted: list[str], mounts_option: list
             targets.append((mount.mountpoint, mount.mountpoint, info))
     for name in wanted:
         for instance, path, info in targets:
-            check = f"host.{'disk' if name == 'disk' else 'inodes'}:{instance}"
+            check = f"host.{name}:{instance}"
             if not path:
                 results.append(unknown(check, info["error"]))
                 continue
@@ -346,7 +436,9 @@ def check_filesystems(reader: HostReader, wanted: list[str], mounts_option: list
             except OSError as exc:
                 results.append(unknown(check, f"cannot statvfs {path}: {exc.strerror or exc}", details=info))
                 continue
-            if name == "disk":
+            if name == "disk_growth":
+                results.append(growth_result(check, instance, usage, history, thresholds["disk_days_left"], window_days, details=info))
+            elif name == "disk":
                 details = dict(info, size_bytes=usage.size_bytes, used_bytes=usage.used_bytes, avail_bytes=usage.avail_bytes)
                 results.append(evaluate(check, usage.used_pct, thresholds["disk_pct"], unit="%", label=f"disk usage of {instance}", details=details))
             else:
@@ -416,7 +508,8 @@ def check_clock(threshold: Threshold) -> CheckResult:
     return clock_result(state, threshold)
 
 
-def run_checks(module: AnsibleModule, reader: HostReader | None = None) -> list[CheckResult]:
+def run_checks(module: AnsibleModule, reader: HostReader | None = None) -> tuple[list[CheckResult], bool]:
+    """The results, and whether the growth history changed (a sample was added)."""
     params = module.params
     try:
         wanted = select(params["checks"], KNOWN_CHECKS)
@@ -433,6 +526,11 @@ def run_checks(module: AnsibleModule, reader: HostReader | None = None) -> list[
         problem = _host.unit_name_problem(unit["name"])
         if problem:
             module.fail_json(msg=f"units: {problem}")
+    window_days = params.get("growth_window_days", 7.0)
+    if not 0 < window_days <= _host.HISTORY_KEEP_DAYS:
+        module.fail_json(msg=f"growth_window_days must be more than 0 and at most {_host.HISTORY_KEEP_DAYS}, got {window_days}")
+    if params["checks"] is None:
+        wanted = [name for name in wanted if name not in OPT_IN_CHECKS]
     reader = reader or HostReader()
     results: list[CheckResult] = []
     if "cpu" in wanted:
@@ -441,14 +539,24 @@ def run_checks(module: AnsibleModule, reader: HostReader | None = None) -> list[
         results.append(check_load(reader, thresholds["load_per_core"]))
     if "memory" in wanted:
         results.append(check_memory(reader, thresholds["memory_pct"]))
-    fs_checks = [name for name in ("disk", "inodes") if name in wanted]
+    fs_checks = [name for name in ("disk", "inodes", "disk_growth") if name in wanted]
+    history: dict[str, list[list[float]]] | None = None
+    if "disk_growth" in wanted:
+        history, warning = load_history(params["history_file"])
+        if warning:
+            module.warn(warning)
     if fs_checks:
-        results.extend(check_filesystems(reader, fs_checks, params["mounts"], thresholds))
+        results.extend(check_filesystems(reader, fs_checks, params["mounts"], thresholds, history, window_days))
+    if history is not None and not module.check_mode:
+        try:
+            write_history(params["history_file"], history)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot write the history file {params['history_file']}: {exc.strerror or exc}")
     if "units" in wanted:
         results.extend(check_units(module, params["units"]))
     if "clock" in wanted:
         results.append(check_clock(thresholds["clock_offset_ms"]))
-    return results
+    return results, history is not None
 
 
 def main() -> None:
@@ -458,6 +566,8 @@ def main() -> None:
             "thresholds": dict(THRESHOLDS_SPEC),
             "cpu_sample_seconds": {"type": "float", "default": 1.0},
             "mounts": {"type": "list", "elements": "str", "default": []},
+            "history_file": {"type": "path", "default": "/var/lib/opsbook/disk_history.json"},
+            "growth_window_days": {"type": "float", "default": 7.0},
             "units": {
                 "type": "list",
                 "elements": "dict",
@@ -471,8 +581,8 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    results = run_checks(module)
-    module.exit_json(changed=False, **module_output(results))
+    results, changed = run_checks(module)
+    module.exit_json(changed=changed, **module_output(results))
 
 
 if __name__ == "__main__":

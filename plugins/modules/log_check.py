@@ -116,6 +116,15 @@ options:
       - How many of the most recent matching lines per pattern and file to return in the details (each trimmed to 300 characters).
     type: int
     default: 3
+  top:
+    description:
+      - Also count the matching lines per recurring message and return the O(top) most frequent ones per pattern and file
+        in C(details.top) (signature, count, one example line), the most frequent one also in the message.
+      - Lines that differ only in a leading timestamp, ids, addresses, numbers or quoted values count as the same message
+        (their signature replaces those parts with placeholders such as C(<n>) and C(<ip>)).
+      - V(0) (default) turns this off.
+    type: int
+    default: 0
 attributes:
   check_mode:
     details:
@@ -153,6 +162,13 @@ EXAMPLES = r"""
         warn: 5
         crit: 50
     state_file: /var/lib/opsbook/log_check_pg.json
+
+- name: The week's recurring errors, the 5 most frequent messages per file (own state file, so the daily run is not affected)
+  opsbook.stack.log_check:
+    files:
+      - path: /var/log/refservice/app.log
+    top: 5
+    state_file: /var/lib/opsbook/log_check_weekly.json
 
 - name: Default patterns, rate limiting only warns from 10 lines
   opsbook.stack.log_check:
@@ -193,6 +209,7 @@ checks:
       description:
         - path, pattern, samples (the most recent matching lines), from_offset, to_offset, size_bytes, bytes_scanned,
           lines_scanned, capped, skipped_bytes, events (first run, rotation, truncation, cap).
+        - With O(top), also C(top), a list of C(signature), C(count) and C(example), most frequent first.
       type: dict
   sample:
     - check: log.errors:app.log
@@ -289,6 +306,8 @@ def run(params: dict[str, Any], check_mode: bool) -> tuple[list[CheckResult], bo
         raise ValueError(f"max_bytes must be at least 1, got {params['max_bytes']}")
     if params["samples"] < 0:
         raise ValueError(f"samples must be 0 or more, got {params['samples']}")
+    if params["top"] < 0:
+        raise ValueError(f"top must be 0 or more, got {params['top']}")
     specs = params["patterns"] if params["patterns"] is not None else DEFAULT_PATTERNS
     if not specs:
         raise ValueError("patterns must not be empty; omit it to use the default patterns")
@@ -326,7 +345,9 @@ def run(params: dict[str, Any], check_mode: bool) -> tuple[list[CheckResult], bo
         report = None
         if path is not None:
             try:
-                report, entry = _logscan.scan_file(path, old_files.get(path), patterns, max_bytes=params["max_bytes"], samples=params["samples"])
+                report, entry = _logscan.scan_file(
+                    path, old_files.get(path), patterns, max_bytes=params["max_bytes"], samples=params["samples"], top=params["top"]
+                )
             except OSError as exc:
                 report, entry = None, None
                 error = f"cannot read log file {path}: {exc.strerror or exc}"
@@ -340,12 +361,17 @@ def run(params: dict[str, Any], check_mode: bool) -> tuple[list[CheckResult], bo
                 results.append(unknown(check, error or "not scanned", details={"path": path, "pattern": pattern.name}))
                 continue
             details = dict(report.details, pattern=pattern.name, samples=report.samples[pattern.name])
+            top = report.top.get(pattern.name)
+            if top is not None:
+                details["top"] = top
             count = report.counts[pattern.name]
             label = f"{pattern.name} lines in {instance}"
             item = evaluate(check, count, thresholds[pattern.name], unit="lines", label=label, details=details)
             limits = item.message.partition(" (")[2]
             item.message = f"{count} new {'line' if count == 1 else 'lines'} in {instance} matched {pattern.name} since the last run"
             item.message += f" ({limits}" if limits else ""
+            if top:
+                item.message += f"; most frequent ({top[0]['count']}x): {top[0]['signature']}"
             results.append(item)
     globs = [spec["path"] for spec in params["files"] if _logscan.glob.has_magic(spec["path"])]
     new_files = _logscan.prune(new_files, globs)
@@ -395,6 +421,7 @@ def main() -> None:
             "state_file": {"type": "path", "default": "/var/lib/opsbook/log_check.json"},
             "max_bytes": {"type": "int", "default": 52428800},
             "samples": {"type": "int", "default": 3},
+            "top": {"type": "int", "default": 0},
         },
         supports_check_mode=True,
     )

@@ -382,3 +382,89 @@ def test_module_end_to_end_via_ansible(tmp_path):
     assert "unknown check name(s) 'gpu'" in tasks[1]["hosts"]["localhost"]["msg"]
     assert "threshold 'disk_pct': warn 99 is beyond crit 90" in tasks[2]["hosts"]["localhost"]["msg"]
     assert "glob characters" in tasks[3]["hosts"]["localhost"]["msg"]
+
+
+# ------------------------------------------------------------------ disk growth (weekly)
+
+DAY = 86400.0
+
+
+def test_growth_rate_uses_the_oldest_sample_of_the_window():
+    now = 100 * DAY
+    samples = [[now - 20 * DAY, 0], [now - 6 * DAY, 1_000], [now - 3 * DAY, 4_000], [now, 7_000]]
+    rate, span = _host.growth_per_day(samples, now, 7)
+    assert (rate, span) == (1_000.0, 6.0)
+    assert _host.days_until_full(30_000, rate) == 30.0
+    assert _host.days_until_full(30_000, -5.0) is None and _host.days_until_full(30_000, None) is None
+    assert _host.growth_per_day([[now - 0.5 * DAY, 0], [now, 9]], now, 7) == (None, 0.5)
+    assert _host.growth_per_day([[now, 9]], now, 7) == (None, None)
+
+
+def test_samples_are_capped_in_age_and_count():
+    now = 100 * DAY
+    old = [[now - 40 * DAY, 1], [now - 10 * DAY, 2], [now + DAY, 3]]  # too old, kept, from the future (clock jump)
+    assert _host.add_sample(old, now, 5) == [[now - 10 * DAY, 2], [now, 5]]
+    many = [[now - DAY + i, i] for i in range(1000)]
+    assert len(_host.add_sample(many, now, 1)) == _host.HISTORY_KEEP_SAMPLES
+
+
+def _usage(used: int, avail: int) -> _host.FsUsage:
+    return _host.FsUsage(used + avail, used, avail, round(100.0 * used / (used + avail), 1), 100, 1, 1.0)
+
+
+def test_growth_result_statuses():
+    threshold = host_check.DEFAULTS["disk_days_left"]
+    now = 100 * DAY
+    history = {"/srv": [[now - 7 * DAY, 10_000_000_000]]}
+    # 7 GB more in 7 days = 1 GB/day; 5 GB free -> 5 days: crit (below 7).
+    item = host_check.growth_result("host.disk_growth:/srv", "/srv", _usage(17_000_000_000, 5_000_000_000), history, threshold, 7, {}, now)
+    assert (item.status, item.value, item.unit) == ("crit", 5.0, "days")
+    assert "growing 1000.0 MB/day over 7 days" in item.message and history["/srv"][-1] == [now, 17_000_000_000]
+    item = host_check.growth_result("host.disk_growth:/srv", "/srv", _usage(17_000_000_000, 20_000_000_000),
+                                    {"/srv": [[now - 7 * DAY, 10_000_000_000]]}, threshold, 7, {}, now)
+    assert (item.status, item.value) == ("warn", 20.0)
+    shrinking = host_check.growth_result("host.disk_growth:/srv", "/srv", _usage(5, 5), {"/srv": [[now - 2 * DAY, 9]]}, threshold, 7, {}, now)
+    assert shrinking.status == "ok" and "is not growing" in shrinking.message
+    first = host_check.growth_result("host.disk_growth:/srv", "/srv", _usage(5, 5), {}, threshold, 7, {}, now)
+    assert first.status == "ok" and "first usage sample" in first.message
+
+
+GROWTH_PLAY = """\
+- hosts: localhost
+  gather_facts: false
+  connection: local
+  tasks:
+    - opsbook.stack.host_check:
+        checks: [disk_growth]
+        mounts: ['{tmp}']
+        history_file: '{tmp}/state/history.json'
+      check_mode: true
+    - opsbook.stack.host_check:
+        checks: [disk_growth]
+        mounts: ['{tmp}']
+        history_file: '{tmp}/state/history.json'
+    - opsbook.stack.host_check:
+        checks: [disk_growth]
+        growth_window_days: 0
+      ignore_errors: true
+"""
+
+
+def test_disk_growth_history_via_ansible(tmp_path):
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(GROWTH_PLAY.format(tmp=tmp_path))
+    history = tmp_path / "state" / "history.json"
+    proc = ansible_playbook(
+        "-i", "localhost,", "-e", f"ansible_python_interpreter={VENV_BIN / 'python'}", str(playbook),
+        cwd=tmp_path, extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    tasks = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{"):])[0]["plays"][0]["tasks"]
+    checked, real = tasks[0]["hosts"]["localhost"], tasks[1]["hosts"]["localhost"]
+    assert checked["changed"] is True and real["changed"] is True
+    assert [item["check"] for item in real["checks"]] == [f"host.disk_growth:{tmp_path}"]
+    assert real["checks"][0]["status"] == "ok" and "first usage sample" in real["checks"][0]["message"]
+    assert stat.S_IMODE(history.stat().st_mode) == 0o600 and stat.S_IMODE(history.parent.stat().st_mode) == 0o700
+    saved = json.loads(history.read_text())["filesystems"][str(tmp_path)]
+    assert len(saved) == 1  # the check-mode run wrote nothing
+    assert "growth_window_days must be more than 0" in tasks[2]["hosts"]["localhost"]["msg"]

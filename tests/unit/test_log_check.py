@@ -27,6 +27,7 @@ def params(tmp_path: Path, files, **extra):
         "state_file": str(tmp_path / "state" / "log_check.json"),
         "max_bytes": 52428800,
         "samples": 3,
+        "top": 0,
     }
     base.update(extra)
     return base
@@ -487,3 +488,46 @@ def test_thresholds_and_checks_reach_per_file_patterns(tmp_path):
         run(params(tmp_path, files, checks=["nosuch"]))
     with pytest.raises(ValueError, match="must not be empty"):
         run(params(tmp_path, [{"path": str(nginx), "name": "n", "patterns": []}]))
+
+
+# ------------------------------------------------------------------ recurring messages (top)
+
+
+def test_signature_merges_lines_that_differ_only_in_varying_parts():
+    a = _logscan.signature("2026-11-20 10:00:01,123 ERROR job 4711 failed for 10.0.0.7:5432 after 3.5 s (id 8f14e45f-ceea-467a-9af0-0a8e1c1b2d3e)")
+    b = _logscan.signature("2026-11-21T22:13:09Z ERROR job 12 failed for 10.0.0.9:5432 after 12 s (id 0c4b2f19-5d36-4a6c-8f3e-7a9b1d2c3e4f)")
+    assert a == b == "ERROR job <n> failed for <ip> after <n> s (id <uuid>)"
+    nginx = _logscan.signature('2026/11/20 10:00:01 [error] 31#31: *7 limiting requests, excess: 5.120 by zone "api", client: 172.30.50.1')
+    assert nginx == "[error] <n>#<n>: *<n> limiting requests, excess: <n> by zone <str>, client: <ip>"
+    assert _logscan.signature("ERROR disk full") != _logscan.signature("ERROR db timeout")
+
+
+def test_top_counts_recurring_messages_across_rotation(tmp_path):
+    log = tmp_path / "app.log"
+    lines = [f"2026-11-2{day} 10:0{i}:00 ERROR db timeout after {i * 7} ms\n" for day in range(1, 4) for i in range(4)]
+    lines += ["2026-11-22 11:00:00 ERROR disk full on /srv\n"] * 2 + ["2026-11-22 12:00:00 INFO fine\n"]
+    log.write_text("".join(lines[:8]))
+    state = tmp_path / "weekly.json"
+    run(params(tmp_path, [log], state_file=str(state), top=2))
+    # A week later: the file was rotated (renamed to .1) and a new one started.
+    append(log, "".join(lines[8:12]))
+    log.rename(tmp_path / "app.log.1")
+    (tmp_path / "app.log").write_text("".join(lines[12:]))
+    res, _changed, _warnings = run(params(tmp_path, [log], state_file=str(state), top=2))
+    errors = res["log.errors:app.log"]
+    assert errors.value == 6
+    top = errors.details["top"]
+    assert [(item["signature"], item["count"]) for item in top] == [
+        ("ERROR db timeout after <n> ms", 4),
+        ("ERROR disk full on /srv", 2),
+    ]
+    assert top[0]["example"].startswith("2026-11-23 10:00:00 ERROR db timeout")
+    assert "most frequent (4x): ERROR db timeout after <n> ms" in errors.message
+    assert "top" not in run(params(tmp_path, [log], state_file=str(tmp_path / "other.json")))[0]["log.errors:app.log"].details
+
+
+def test_negative_top_is_refused(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text("x\n")
+    with pytest.raises(ValueError, match="top must be 0 or more, got -1"):
+        log_check.run(params(tmp_path, [log], top=-1), False)
