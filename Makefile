@@ -11,8 +11,10 @@ COLLECTIONS := $(ROOT)/.cache/collections
 SANITY_ROOT := $(ROOT)/.cache/sanity
 # Debian release of the sandbox hosts: bookworm (12) or trixie (13).
 DEBIAN      ?= bookworm
-# Inventory of `make daily`.
+# Inventory of `make daily`, `make weekly` and `make backup`.
 INVENTORY   ?= inventories/sandbox
+# Kind of `make backup`.
+KIND        ?= full
 # Molecule scenarios to run (default: every scenario under molecule/).
 # Debian releases the multi-host `stack` scenario runs on.
 STACK_DEBIAN ?= bookworm trixie
@@ -31,7 +33,7 @@ export PIP_CERT ?= /etc/ssl/certs/ca-certificates.crt
 endif
 
 .PHONY: help venv collection docker apt-cache images sandbox demo sandbox-destroy \
-        test lint sanity units molecule molecule-% build clean daily bench
+        test lint sanity units molecule molecule-% build clean daily weekly backup bench bench-backup
 
 help: ## list targets
 	@grep -E '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -68,6 +70,12 @@ demo: sandbox ## sandbox + provision the whole stack + print where services answ
 
 daily: venv collection ## run the daily checklist against the sandbox (INVENTORY=... for another one)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/daily.yml
+
+weekly: venv collection ## run the weekly checklist (backups, disk growth, the week's errors, certificates)
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/weekly.yml
+
+backup: venv collection ## take a backup now: make backup KIND=full|incr|diff|logical|redis|config
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/backup.yml -e backup_kind=$(KIND)
 
 bench: venv collection images ## time daily.yml against a shell script on 1, 5 and 20 bench hosts (docs/PERFORMANCE.md, ~30 min)
 	$(BIN)/python tests/bench/bench_daily.py run

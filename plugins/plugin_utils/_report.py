@@ -419,7 +419,23 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 f"| {check['status'].upper()} | {md(check['check'])} | {md(value_text(check))} | "
                 f"{md(threshold_text(check))} | {md(check.get('message', ''))} |"
             )
+        out += _recurring_markdown(host["checks"])
     return "\n".join(out) + "\n"
+
+
+def _recurring_markdown(checks: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The most frequent recurring messages of log checks that counted them (log_check ``top``)."""
+    rows = []
+    for check in sorted_checks(checks):
+        top = (check.get("details") or {}).get("top")
+        if not isinstance(top, list):
+            continue
+        for item in top:
+            if isinstance(item, Mapping) and item.get("count"):
+                rows.append(f"| {md(check['check'])} | {md(item.get('count'))} | {md(item.get('signature', ''))} | {md(item.get('example', ''))} |")
+    if not rows:
+        return []
+    return ["", "### Recurring messages", "", "| Check | Count | Message | Example |", "| --- | ---: | --- | --- |", *rows]
 
 
 # --------------------------------------------------------------------------- HTML

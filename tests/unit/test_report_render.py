@@ -248,6 +248,20 @@ def test_markdown_escapes_and_lists_hosts() -> None:
     assert "<b>" not in text and "&lt;b&gt;" in text
 
 
+def test_markdown_lists_recurring_messages_of_log_checks() -> None:
+    collector = _report.Collector()
+    top = [
+        {"signature": "ERROR db timeout after <n> ms", "count": 14, "example": "2026-11-20 10:00:00 ERROR db timeout after 31 ms"},
+        {"signature": "ERROR disk | full", "count": 2, "example": "ERROR disk | full"},
+    ]
+    collector.add_checks("app1", [check("log.errors:app.log", "warn", 16, "lines", "16 new lines", details={"top": top})], "Logs")
+    collector.add_checks("db1", [check("host.disk:/", "ok", 41.0, "%", "fine")], "Host")
+    text = _report.render_markdown(collector.build(META))
+    assert text.count("### Recurring messages") == 1
+    assert "| log.errors:app.log | 14 | ERROR db timeout after &lt;n&gt; ms | 2026-11-20 10:00:00 ERROR db timeout after 31 ms |" in text
+    assert "ERROR disk \\| full" in text  # a pipe cannot break the table
+
+
 def test_json_round_trip() -> None:
     report = sample_report()
     assert json.loads(_report.render_json(report)) == report
