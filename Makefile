@@ -80,6 +80,9 @@ backup: venv collection ## take a backup now: make backup KIND=full|incr|diff|lo
 bench: venv collection images ## time daily.yml against a shell script on 1, 5 and 20 bench hosts (docs/PERFORMANCE.md, ~30 min)
 	$(BIN)/python tests/bench/bench_daily.py run
 
+bench-backup: venv collection images ## time backups: opsbook-backup logical vs pg_dump|gzip, pgBackRest full vs incr (docs/PERFORMANCE.md, ~7 min)
+	$(BIN)/python tests/bench/bench_backup.py run
+
 sandbox-destroy: venv collection ## remove every sandbox container, network and volume
 	@bash scripts/ensure-docker.sh
 	$(BIN)/ansible-playbook playbooks/sandbox.yml -e sandbox_state=absent
