@@ -41,14 +41,16 @@ options:
   checks:
     description:
       - "Names of the checks to run: V(cpu), V(load), V(memory), V(disk), V(inodes), V(units), V(clock), V(disk_growth)."
-      - Omit to run all of them except V(disk_growth), which keeps a history and is meant for a regular (weekly) run. An unknown name fails the module with a message listing the known ones.
+      - Omit to run all of them except V(disk_growth), which keeps a history and is meant for a regular (weekly) run.
+        An unknown name fails the module with a message listing the known ones.
   thresholds:
     description:
       - Overrides of the default thresholds, keyed by threshold name; each value is a mapping with C(warn), C(crit) and
         optionally C(direction); keys left out keep the default, an explicit C(null) turns that level off.
         A warn level beyond the crit level fails the module with a message naming the threshold.
       - "Threshold names (direction above, default warn/crit): C(cpu_pct) 70/90 (%), C(load_per_core) 2/4,
-        C(memory_pct) 80/90 (%), C(disk_pct) 85/95 (%), C(inode_pct) 85/95 (%), C(clock_offset_ms) 100/1000 (ms); direction below: C(disk_days_left) 30/7 (days)."
+        C(memory_pct) 80/90 (%), C(disk_pct) 85/95 (%), C(inode_pct) 85/95 (%), C(clock_offset_ms) 100/1000 (ms);
+        direction below: C(disk_days_left) 30/7 (days)."
   cpu_sample_seconds:
     description:
       - Seconds between the two CPU samples of the V(cpu) check (more than 0, at most 60).

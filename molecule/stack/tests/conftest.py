@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -37,3 +41,49 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if Path(str(item.fspath)).name.startswith("test_check_"):
             item.add_marker(skip)
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class Run:
+    """One ansible-playbook run of a checklist playbook and its JSON report."""
+
+    rc: int
+    output: str
+    report: dict
+    path: Path
+
+    def statuses(self) -> dict[tuple[str, str], str]:
+        return {
+            (data["name"], item["check"]): item["status"]
+            for data in self.report["hosts"]
+            for item in data["checks"]
+        }
+
+    def not_ok(self) -> dict[tuple[str, str], str]:
+        return {key: status for key, status in self.statuses().items() if status != "ok"}
+
+
+def run_playbook(tmp_path: Path, name: str, *extra: str) -> Run:
+    """ansible-playbook playbooks/<name>.yml on the scenario inventory, as a user runs it; parse its report."""
+    report_dir = tmp_path / f"reports-{time.monotonic_ns()}"
+    env = dict(os.environ)
+    env.update(
+        OPSBOOK_REPORT_DIR=str(report_dir),
+        ANSIBLE_CALLBACKS_ENABLED="opsbook.stack.checklist",
+        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+    )
+    done = subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(ROOT / "playbooks" / f"{name}.yml"), *extra],
+        capture_output=True, text=True, env=env, timeout=900, cwd=ROOT, check=False,
+    )
+    output = done.stdout + done.stderr
+    reports = sorted(p for p in report_dir.glob(f"{name}-*") if p.is_dir()) if report_dir.exists() else []
+    assert reports, f"no report folder written under {report_dir}; output:\n{output[-4000:]}"
+    report = json.loads((reports[-1] / "report.json").read_text())
+    assert "Report: " in output, output[-2000:]
+    return Run(done.returncode, output, report, reports[-1])

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import hosts_of
+from conftest import Run, hosts_of, run_playbook
 
 DB = hosts_of("db")[0]
 CACHE = hosts_of("cache")[0]
@@ -99,50 +99,10 @@ def app_healthy() -> bool:
     return True
 
 
-@dataclass
-class Run:
-    rc: int
-    output: str
-    report: dict
-    path: Path
-
-    def statuses(self) -> dict[tuple[str, str], str]:
-        return {
-            (data["name"], item["check"]): item["status"]
-            for data in self.report["hosts"]
-            for item in data["checks"]
-        }
-
-    def not_ok(self) -> dict[tuple[str, str], str]:
-        return {key: status for key, status in self.statuses().items() if status != "ok"}
-
-
 def run_daily(tmp_path: Path, *extra: str) -> Run:
     """ansible-playbook playbooks/daily.yml on the scenario inventory; parse the report."""
-    report_dir = tmp_path / f"reports-{time.monotonic_ns()}"
-    env = dict(os.environ)
-    env.update(
-        OPSBOOK_REPORT_DIR=str(report_dir),
-        ANSIBLE_CALLBACKS_ENABLED="opsbook.stack.checklist",
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-    )
-    done = subprocess.run(
-        [
-            "ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(PLAYBOOK),
-            # The scenario's hosts carry a small tmpfs standing in for a data volume.
-            "-e", json.dumps({"checklist_host_mounts": ["/", SCRATCH]}),
-            *extra,
-        ],
-        capture_output=True, text=True, env=env, timeout=600, cwd=ROOT, check=False,
-    )
-    output = done.stdout + done.stderr
-    reports = sorted(p for p in report_dir.glob("daily-*") if p.is_dir()) if report_dir.exists() else []
-    assert reports, f"no report folder written under {report_dir}; output:\n{output[-4000:]}"
-    report = json.loads((reports[-1] / "report.json").read_text())
-    assert f"Report: {reports[-1]}" in output or "Report: " in output, output[-2000:]
-    return Run(done.returncode, output, report, reports[-1])
+    # The scenario's hosts carry a small tmpfs standing in for a data volume.
+    return run_playbook(tmp_path, "daily", "-e", json.dumps({"checklist_host_mounts": ["/", SCRATCH]}), *extra)
 
 
 def describe(run: Run) -> str:
