@@ -299,7 +299,7 @@ def test_broken_wal_archiving_is_crit_then_heals(host):
 
 
 def test_rotation_check_mode_removes_nothing_then_keeps_the_newest_verified(host):
-    for _ in range(2):
+    for _round in range(2):
         tool("run", "config")
     before = sh(f"ls {ROOT}/config").stdout.split()
     assert len(before) >= 3

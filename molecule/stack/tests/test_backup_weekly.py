@@ -42,7 +42,7 @@ def test_weekly_reports_green(tmp_path):
     # Latency-free checks only: nothing here depends on how busy the machine is.
     assert run.rc == 0, run.output[-4000:]
     assert not run.not_ok(), run.not_ok()
-    checks = {(host, check) for host, check in run.statuses()}
+    checks = set(run.statuses())
     hosts = {host for host, _check in checks}
     assert hosts == set(hosts_of("all")), hosts
     for pattern in ("backup.age:full", "backup.age:incr", "backup.age:logical.*", "backup.checksums:logical.*",
