@@ -81,7 +81,8 @@ options:
     description:
       - Patterns to count, each a Python regular expression searched in every new line (a line counts once per pattern).
       - "Default: V(errors) C(\\b(ERROR|CRITICAL|FATAL)\\b|Traceback \\(most recent call last\\)) warn 1 crit 10, and
-        V(rate_limit) C((?i)rate[ -]?limit|\\b429\\b|limiting (requests|connections)) warn 1 crit 50."
+        V(rate_limit) C((?i)rate[ -]?limit|too many requests|(HTTP/[0-9.]+\\x22? |status[=: ]+)429\\b|limiting (requests|connections)) warn 1
+        crit 50 (an HTTP 429 counts only as a status, not as any 429 in a line, such as the milliseconds of a timestamp)."
     type: list
     elements: dict
     suboptions:
@@ -273,7 +274,14 @@ from ansible_collections.opsbook.stack.plugins.module_utils._checks import (
 
 DEFAULT_PATTERNS: list[dict[str, Any]] = [
     {"name": "errors", "regex": r"\b(ERROR|CRITICAL|FATAL)\b|Traceback \(most recent call last\)", "warn": 1, "crit": 10},
-    {"name": "rate_limit", "regex": r"(?i)rate[ -]?limit|\b429\b|limiting (requests|connections)", "warn": 1, "crit": 50},
+    # A 429 counts only as an HTTP status ('HTTP/1.1" 429', 'status=429'), never as digits
+    # elsewhere in a line (",429" is also the milliseconds of a Python log timestamp).
+    {
+        "name": "rate_limit",
+        "regex": r"(?i)rate[ -]?limit|too many requests|(HTTP/[0-9.]+\"? |status[=: ]+)429\b|limiting (requests|connections)",
+        "warn": 1,
+        "crit": 50,
+    },
 ]
 PATTERN_NAME_RE = re.compile(r"^[a-z0-9_]+$")
 

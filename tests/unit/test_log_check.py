@@ -531,3 +531,18 @@ def test_negative_top_is_refused(tmp_path):
     log.write_text("x\n")
     with pytest.raises(ValueError, match="top must be 0 or more, got -1"):
         log_check.run(params(tmp_path, [log], top=-1), False)
+
+
+def test_default_rate_limit_counts_http_429_not_timestamp_digits(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text(
+        "2026-11-26 08:26:38,429 INFO refservice.web [1584] web worker started\n"  # milliseconds, not a status
+        "job 4290 done in 429 ms\n"
+        '172.30.50.1 - - [26/Nov/2026:08:26:38 +0000] "GET /api HTTP/1.1" 429 17 "-" "curl"\n'
+        "2026-11-26 08:27:00,001 WARNING upstream answered status=429\n"
+        "2026-11-26 08:27:01,002 WARNING 429 Too Many Requests from the ingest API\n"
+    )
+    res, _changed, _warnings = run(params(tmp_path, [log]))
+    limited = res["log.rate_limit:app.log"]
+    assert limited.value == 3, limited.details["samples"]
+    assert all("429" in line and "worker started" not in line for line in limited.details["samples"])
