@@ -656,15 +656,16 @@ def growth_per_day(
     is neither flattered nor alarmed. Returns ``(bytes_per_day, details)``.
     """
     start = now - datetime.timedelta(days=window_days)
-    good = [r for r in records if r.status == "ok" and r.finished is not None and r.size_bytes is not None]
-    recent = [r for r in good if start < r.finished <= now]  # type: ignore[operator]
-    total = sum(r.size_bytes or 0 for r in recent)
-    older = any(r.finished <= start for r in good)  # type: ignore[operator]
+    ended = [(r.finished, r.size_bytes or 0) for r in records if r.status == "ok" and r.size_bytes is not None]
+    good = [(finished, size) for finished, size in ended if finished is not None]
+    recent = [(finished, size) for finished, size in good if start < finished <= now]
+    total = sum(size for _finished, size in recent)
+    older = any(finished <= start for finished, _size in good)
     if older or not recent:
         span_days = float(window_days)
     else:
-        first = min(r.finished for r in recent)  # type: ignore[type-var]
-        span_days = max(1.0, (now - first).total_seconds() / DAY)  # type: ignore[operator]
+        first = min(finished for finished, _size in recent)
+        span_days = max(1.0, (now - first).total_seconds() / DAY)
     rate = total / span_days if span_days > 0 else 0.0
     return rate, {"window_days": window_days, "span_days": round(span_days, 2), "bytes_written": total, "backups": len(recent)}
 

@@ -216,6 +216,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.opsbook.stack.plugins.module_utils import _backup
 from ansible_collections.opsbook.stack.plugins.module_utils._gfs import (
     GfsError,
     Policy,
@@ -297,16 +298,9 @@ def validate_policies(policies: Mapping[str, Any] | None) -> dict[str, Policy]:
     return parsed
 
 
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _running_pid(pid: Any) -> bool:
+    """Whether a record's pid still runs (the same test backup_check uses)."""
+    return isinstance(pid, int) and not isinstance(pid, bool) and _backup.pid_alive(pid)
 
 
 def _verified(record: Mapping[str, Any] | None) -> bool:
@@ -428,7 +422,7 @@ def _scan_stamp_entry(scan: Scan, records: Records, kind: str, target: str | Non
     if record is None and not has_manifest:
         scan.odd(kind, target, path, "no record and no manifest.json")
         return
-    if record is not None and record.get("status") == "running" and _pid_alive(record.get("pid")):
+    if record is not None and record.get("status") == "running" and _running_pid(record.get("pid")):
         scan.odd(kind, target, path, f"backup still running (pid {record.get('pid')})")
         return
     scan.add(

@@ -24,7 +24,9 @@ WAL = Threshold(45, 60, "above")
 
 
 def at(hours_ago: float) -> str:
-    return _backup.iso(NOW - datetime.timedelta(hours=hours_ago))  # type: ignore[return-value]
+    text = _backup.iso(NOW - datetime.timedelta(hours=hours_ago))
+    assert text is not None
+    return text
 
 
 def record(kind: str, ended_hours_ago: float, status: str = "ok", *, target: str | None = None, size: int | None = 1000,
