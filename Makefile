@@ -18,12 +18,19 @@ KIND        ?= full
 # Molecule scenarios to run (default: every scenario under molecule/).
 # Debian releases the multi-host `stack` scenario runs on.
 STACK_DEBIAN ?= bookworm trixie
+# Parallel lanes of `make molecule` (scenarios run side by side; 1 = one after another).
+MOLECULE_LANES ?= 2
 SCENARIOS   ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export MOLECULE_GLOB := molecule/*/molecule.yml
+# Molecule's prerun installs the collection under $$ANSIBLE_HOME/collections;
+# a link to this checkout there makes it skip that copy, so no stale copy in
+# ~/.ansible shadows the checkout and parallel lanes never reinstall it under
+# each other's feet.
+MOLECULE_HOME := $(ROOT)/.cache/ansible-home
 export PY_COLORS := 1
 export ANSIBLE_FORCE_COLOR := 1
 # pip inside ansible-test's and molecule's environments trusts the system CA
@@ -48,8 +55,9 @@ $(BIN)/.installed: requirements.txt
 venv: $(BIN)/.installed ## create .venv with the pinned requirements
 
 collection: ## make the checkout importable as opsbook.stack
-	@mkdir -p $(COLLECTIONS)/ansible_collections/opsbook
+	@mkdir -p $(COLLECTIONS)/ansible_collections/opsbook $(MOLECULE_HOME)/collections/ansible_collections/opsbook
 	@ln -sfn $(ROOT) $(COLLECTIONS)/ansible_collections/opsbook/stack
+	@ln -sfn $(ROOT) $(MOLECULE_HOME)/collections/ansible_collections/opsbook/stack
 
 docker: ## make sure a Docker engine answers (installs/starts one on Debian as root)
 	@bash scripts/ensure-docker.sh
@@ -80,8 +88,8 @@ backup: venv collection ## take a backup now: make backup KIND=full|incr|diff|lo
 bench: venv collection images ## time daily.yml against a shell script on 1, 5 and 20 bench hosts (docs/PERFORMANCE.md, ~30 min)
 	$(BIN)/python tests/bench/bench_daily.py run
 
-bench-backup: venv collection images ## time backups: opsbook-backup logical vs pg_dump|gzip, pgBackRest full vs incr (docs/PERFORMANCE.md, ~7 min)
-	$(BIN)/python tests/bench/bench_backup.py run
+bench-backup: venv collection images ## time backups on DEBIAN: opsbook-backup logical vs pg_dump|gzip, pgBackRest full vs incr (docs/PERFORMANCE.md, ~6 min)
+	$(BIN)/python tests/bench/bench_backup.py run --debian $(DEBIAN)
 
 sandbox-destroy: venv collection ## remove every sandbox container, network and volume
 	@bash scripts/ensure-docker.sh
@@ -110,21 +118,18 @@ sanity: venv ## ansible-test sanity on a copy under ansible_collections/opsbook/
 units: venv collection ## pytest unit tests
 	cd $(ROOT) && PYTHONPATH=$(COLLECTIONS) $(BIN)/pytest -q tests/unit
 
-molecule: venv collection images ## every Molecule scenario (stack on Debian 12 and 13)
+molecule: venv collection images ## every Molecule scenario (stack on Debian 12 and 13), in MOLECULE_LANES parallel lanes
 	@bash scripts/build-images.sh bookworm trixie
-	@for s in $(SCENARIOS); do \
-	  if [ "$$s" = stack ]; then releases="$(STACK_DEBIAN)"; else releases=bookworm; fi; \
-	  for d in $$releases; do \
-	    echo "=== molecule test -s $$s (OPSBOOK_DEBIAN=$$d) ==="; start=$$(date +%s); \
-	    faults=0; [ "$$s" = stack ] && [ "$$d" = bookworm ] && faults=1; \
-	    OPSBOOK_FAULTS=$$faults OPSBOOK_DEBIAN=$$d $(BIN)/molecule test -s $$s || exit 1; \
-	    echo "=== $$s ($$d) passed in $$(( $$(date +%s) - start )) s ==="; \
-	  done; \
-	done
+	@jobs=""; for s in $(SCENARIOS); do \
+	  if [ "$$s" = stack ]; then \
+	    for d in $(STACK_DEBIAN); do faults=0; [ "$$d" = bookworm ] && faults=1; jobs="$$jobs $$s:$$d:$$faults"; done; \
+	  else jobs="$$jobs $$s:bookworm:0"; fi; \
+	done; \
+	ANSIBLE_HOME=$(MOLECULE_HOME) MOLECULE=$(BIN)/molecule bash scripts/molecule-lanes.sh $(MOLECULE_LANES) "$$jobs"
 
 molecule-%: venv collection images ## one Molecule scenario, e.g. make molecule-redis (OPSBOOK_DEBIAN=trixie for stack)
 	@bash scripts/build-images.sh bookworm trixie
-	OPSBOOK_FAULTS=$${OPSBOOK_FAULTS:-1} $(BIN)/molecule test -s $*
+	OPSBOOK_FAULTS=$${OPSBOOK_FAULTS:-1} ANSIBLE_HOME=$(MOLECULE_HOME) $(BIN)/molecule test -s $*
 
 build: venv ## build the collection tarball into build/ and prove it installs
 	@rm -rf build && mkdir -p build && printf "[defaults]\n" > build/ansible.cfg

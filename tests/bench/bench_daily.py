@@ -96,7 +96,7 @@ def source_hash(debian: str) -> str:
     base image id."""
     h = hashlib.sha256()
     paths: list[Path] = [ROOT / "playbooks" / "site.yml", BENCH / "provision.yml"]
-    for role in ("postgresql", "redis", "app", "nginx"):
+    for role in ("postgresql", "redis", "app", "nginx", "backup"):
         paths += sorted(p for p in (ROOT / "roles" / role).rglob("*") if p.is_file())
     paths += sorted(p for p in (BENCH / "inventory").rglob("*") if p.is_file())
     for p in paths:
