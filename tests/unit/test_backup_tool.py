@@ -424,3 +424,47 @@ def test_full_filesystem_heuristics():
     assert ob.is_write_error("ERROR: [064]: raised from local-2 protocol: unable to write '/r/x.zst'")
     assert not ob.is_write_error("ERROR: [055]: unable to load info file")
     assert ob.is_no_space("pg_dump: error: could not write to output file: No space left on device")
+
+
+# -- restore test ------------------------------------------------------------
+
+
+def test_scratch_dir_never_the_live_cluster(tmp_path):
+    live = tmp_path / "pg" / "17" / "main"
+    live.mkdir(parents=True)
+    assert "is the live cluster's data directory" in ob.scratch_dir_problem(str(live), str(live))
+    assert "inside the live cluster's data directory" in ob.scratch_dir_problem(str(live / "restore"), str(live))
+    assert "contains the live cluster's data directory" in ob.scratch_dir_problem(str(tmp_path / "pg"), str(live))
+    # A symlink to the live data directory is the live data directory.
+    link = tmp_path / "innocent"
+    link.symlink_to(live)
+    assert "is the live cluster's data directory" in ob.scratch_dir_problem(str(link), str(live))
+    assert ob.scratch_dir_problem(str(tmp_path / "restore-test"), str(live)) is None
+    # A sibling whose name starts like the live directory is not inside it.
+    assert ob.scratch_dir_problem(str(tmp_path / "pg" / "17" / "main-restore"), str(live)) is None
+
+
+def test_restore_space_and_amcheck_parsing():
+    assert ob.space_needed(0) == 256 << 20
+    assert ob.space_needed(10 << 30) == int((10 << 30) * 1.1) + (256 << 20)
+    assert ob.amcheck_result(["173", "0", ""]) == (173, [])
+    checked, problems = ob.amcheck_result(["5", "2", "a_pkey: index \"a_pkey\" lacks a main relation fork; b_idx: item order invariant violated"])
+    assert checked == 5 and problems == ['a_pkey: index "a_pkey" lacks a main relation fork', "b_idx: item order invariant violated"]
+    assert ob.throughput(100_000_000, 4.0) == 25.0
+    assert ob.throughput(None, 4.0) is None and ob.throughput(1, 0) is None
+
+
+def test_restore_test_usage_refusals(env, capsys):
+    config = env["config"]
+    code, _out, err = run(capsys, "--config", str(config), "restore-test", "weekly")
+    assert code == 2 and "unknown restore-test kind 'weekly'; choose logical or physical" in err
+    code, _out, err = run(capsys, "--config", str(config), "restore-test", "physical")
+    assert code == 2 and "pgBackRest is not enabled" in err
+    code, _out, err = run(capsys, "--config", str(config), "restore-test", "logical")
+    assert code == 2 and "logical_databases is empty" in err
+    env["config"].write_text(json.dumps(dict(env["cfg"], restore_test={"port": 0})))
+    code, _out, err = run(capsys, "--config", str(config), "restore-test", "logical", "--target", "appdb")
+    assert code == 2 and "restore_test.port must be a port number, got 0" in err
+    env["config"].write_text(json.dumps(dict(env["cfg"], restore_test={"dir": "relative/dir"})))
+    code, _out, err = run(capsys, "--config", str(config), "restore-test", "logical", "--target", "appdb")
+    assert code == 2 and "restore_test.dir must be an absolute path below /" in err

@@ -500,6 +500,7 @@ DEFAULTS: dict[str, Any] = {
         "timeout": 600,
     },
     "config_paths": [],
+    "restore_test": {"port": 5499, "dir": "/var/lib/opsbook/restore-test", "space_path": "", "timeout": 3600},
 }
 
 
@@ -533,6 +534,8 @@ def validate_config(raw: Any, source: str) -> dict[str, Any]:
         ("pgbackrest", "enabled"),
         ("postgresql", "enabled"),
         ("redis", "enabled"),
+        ("restore_test", "port"),
+        ("restore_test", "timeout"),
     ):
         coerce(cfg[section], key)
 
@@ -558,6 +561,12 @@ def validate_config(raw: Any, source: str) -> dict[str, Any]:
     need(isinstance(cfg["pgbackrest"]["stanza"], str) and bool(cfg["pgbackrest"]["stanza"]), "pgbackrest.stanza", "a stanza name", cfg["pgbackrest"]["stanza"])
     need(is_int(cfg["redis"]["port"], 1, 65535), "redis.port", "a port number", cfg["redis"]["port"])
     need(is_int(cfg["redis"]["timeout"], 1), "redis.timeout", "an integer >= 1 (seconds)", cfg["redis"]["timeout"])
+    rt = cfg["restore_test"]
+    need(is_int(rt["port"], 1, 65535), "restore_test.port", "a port number", rt["port"])
+    need(isinstance(rt["dir"], str) and rt["dir"].startswith("/") and rt["dir"] != "/", "restore_test.dir", "an absolute path below /", rt["dir"])
+    space_path = rt["space_path"]
+    need(isinstance(space_path, str) and (not space_path or space_path.startswith("/")), "restore_test.space_path", "empty or an absolute path", space_path)
+    need(is_int(rt["timeout"], 1), "restore_test.timeout", "an integer >= 1 (seconds)", rt["timeout"])
     paths = cfg["config_paths"]
     need(isinstance(paths, list) and all(isinstance(p, str) and p.startswith("/") for p in paths), "config_paths", "a list of absolute paths", paths)
     return cfg
@@ -979,9 +988,11 @@ def snapshot_helper_main(db: str, port: int) -> int:
         with psycopg.connect(dbname=db, port=port, application_name="opsbook-backup", connect_timeout=30) as conn:
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
-            row = conn.execute("SELECT pg_export_snapshot(), current_setting('server_version'), pg_is_in_recovery()").fetchone()
+            row = conn.execute(
+                "SELECT pg_export_snapshot(), current_setting('server_version'), pg_is_in_recovery(), pg_database_size(current_database())"
+            ).fetchone()
             assert row is not None
-            print(json.dumps({"snapshot": row[0], "server_version": row[1].split()[0], "in_recovery": row[2]}), flush=True)
+            print(json.dumps({"snapshot": row[0], "server_version": row[1].split()[0], "in_recovery": row[2], "database_size": row[3]}), flush=True)
             tables = conn.execute(
                 "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
@@ -1063,6 +1074,7 @@ def run_logical(ctx: Context, db: str, stamp: str, record: dict[str, Any], artif
         "compression": compression,
         "jobs": jobs,
         "snapshot": snap["snapshot"],
+        "database_size": snap.get("database_size"),
         "tables": tables,
         "missing": [],
     }
@@ -1469,6 +1481,254 @@ def restore_logical(ctx: Context, rid: str, into: str, drop: bool) -> tuple[int,
 
 
 # ---------------------------------------------------------------------------
+# Restore test: the latest (or a named) backup restored into a scratch target,
+# checked, and the scratch target removed again, whatever happens.
+# ---------------------------------------------------------------------------
+
+SCRATCH_DB_PREFIX = "opsbook_restore_test_"
+AMCHECK_SQL = """CREATE EXTENSION IF NOT EXISTS amcheck;
+CREATE TEMP TABLE opsbook_amcheck (idx text, err text);
+DO $opsbook$ DECLARE r record; BEGIN
+  FOR r IN SELECT c.oid, c.oid::regclass::text AS name FROM pg_index i
+             JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+            WHERE a.amname = 'btree' AND i.indisvalid AND i.indisready AND c.relpersistence <> 't' LOOP
+    BEGIN
+      PERFORM bt_index_check(r.oid, true);
+      INSERT INTO opsbook_amcheck VALUES (r.name, NULL);
+    EXCEPTION WHEN OTHERS THEN
+      INSERT INTO opsbook_amcheck VALUES (r.name, SQLERRM);
+    END;
+  END LOOP;
+END $opsbook$;
+SELECT count(*), count(err), coalesce(string_agg(idx || ': ' || err, '; ') FILTER (WHERE err IS NOT NULL), '') FROM opsbook_amcheck"""
+# Tables, rows as the planner last estimated them (pg_class.reltuples; the
+# activity statistics do not survive a restore), database size.
+COUNTS_SQL = (
+    "SELECT count(*), coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint, pg_database_size(current_database()) "
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') "
+    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'"
+)
+
+
+def scratch_dir_problem(scratch: str, live_dir: str) -> str | None:
+    """Why ``scratch`` cannot hold a restored cluster next to the live one (None: it can)."""
+    s, live = os.path.realpath(scratch), os.path.realpath(live_dir)
+    if s == live:
+        return f"{scratch} is the live cluster's data directory"
+    if s.startswith(live + os.sep):
+        return f"{scratch} is inside the live cluster's data directory {live_dir}"
+    if live.startswith(s + os.sep):
+        return f"{scratch} contains the live cluster's data directory {live_dir}"
+    return None
+
+
+def space_needed(db_bytes: int) -> int:
+    """Free bytes a restore of ``db_bytes`` needs: the data, 10 % and 256 MiB for WAL and temp files."""
+    return int(db_bytes * 1.1) + (256 << 20)
+
+
+def amcheck_result(row: Sequence[str]) -> tuple[int, list[str]]:
+    """(indexes checked, problems) from the last row of AMCHECK_SQL."""
+    checked, bad, text = int(row[0]), int(row[1]), row[2] if len(row) > 2 else ""
+    return checked, ([part for part in text.split("; ") if part] if bad else [])
+
+
+def throughput(size_bytes: int | None, seconds: float) -> float | None:
+    if not size_bytes or seconds <= 0:
+        return None
+    return round(size_bytes / seconds / 1e6, 1)
+
+
+def psql_at(ctx: Context, host: str, port: int | str, db: str, sql: str, timeout: float | None = 3600) -> list[list[str]]:
+    out = run_cmd(
+        as_postgres(ctx.pg_bin("psql"), "-X", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", str(port), "-d", db, "-c", sql),
+        "psql",
+        timeout=timeout,
+    )
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def wait_promoted(ctx: Context, sock: str, port: int, deadline: float) -> None:
+    """Wait until the scratch cluster has replayed to its target, promoted and accepts connections."""
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            if psql_at(ctx, sock, port, "postgres", "SELECT pg_is_in_recovery()", timeout=60)[-1][0] == "f":
+                return
+            last = "still in recovery"
+        except CommandError as exc:
+            last = pick_error_line(exc.output)
+            if not re.search(r"not accepting connections|starting up|in recovery|No such file|Connection refused", last):
+                raise
+        time.sleep(0.5)
+    raise BackupError(f"the scratch cluster did not finish recovery in time ({last})")
+
+
+def live_cluster(ctx: Context) -> dict[str, Any]:
+    row = psql_query(ctx, "postgres", "SELECT current_setting('data_directory'), current_setting('port'), current_setting('data_checksums')")[0]
+    return {"data_directory": row[0], "port": int(row[1]), "data_checksums": row[2] == "on"}
+
+
+def restore_test_logical(ctx: Context, rid: str | None, target: str | None) -> dict[str, Any]:
+    rec = find_record(load_records(ctx.root), rid=rid, latest="logical", target=target)
+    if rec.get("kind") != "logical":
+        raise UsageError(f"{rec['id']} is a {rec.get('kind')} backup; --kind logical needs a logical one")
+    manifest = read_json(Path(str(rec["path"])) / "manifest.json") if rec.get("path") else {}
+    need = manifest.get("database_size")
+    if isinstance(need, int):
+        free = free_bytes(ctx.cfg["restore_test"]["space_path"] or live_cluster(ctx)["data_directory"])
+        if free is not None and free < space_needed(need):
+            raise UsageError(
+                f"not enough space for the scratch database: {human_bytes(free)} free, {human_bytes(space_needed(need))} needed "
+                f"(database {human_bytes(need)} at backup time); free space or restore-test on another host"
+            )
+    scratch = SCRATCH_DB_PREFIX + make_stamp(utc_now()).lower()
+    if psql_query(ctx, "postgres", f"SELECT 1 FROM pg_database WHERE datname = '{scratch}'"):
+        raise UsageError(f"database {scratch} already exists; is another restore test running?")
+    started = time.monotonic()
+    result: dict[str, Any] = {"kind": "logical", "id": rec["id"], "target": rec.get("target"), "scratch": scratch}
+    try:
+        code, restored = restore_logical(ctx, str(rec["id"]), scratch, drop=False)
+        result.update(restored)
+        result["restore_s"] = restored.get("duration_s")
+        if code != EXIT_OK:
+            result["status"] = "failed"
+            return result
+        checked, problems = amcheck_result(psql_query(ctx, scratch, AMCHECK_SQL, timeout=None)[-1])
+        size = int(psql_query(ctx, scratch, COUNTS_SQL)[-1][2])
+        result.update(indexes_checked=checked, index_problems=problems, restored_bytes=size)
+        result["status"] = "failed" if problems else "ok"
+        note = f"amcheck: {checked} btree indexes" + (f", {len(problems)} corrupt: {'; '.join(problems)}" if problems else " intact")
+        result["message"] = f"{restored['message']}; {note}"
+    except (CommandError, BackupError) as exc:
+        result.update(status="failed", message=f"restore test of {rec['id']}: {exc}")
+    finally:
+        result["duration_s"] = round(time.monotonic() - started, 1)
+        try:
+            psql_query(ctx, "postgres", f"DROP DATABASE IF EXISTS {quote_ident(scratch)} WITH (FORCE)")
+            result["dropped"] = True
+        except (CommandError, BackupError) as exc:
+            result["dropped"] = False
+            result["message"] = f"{result.get('message', '')}; could not drop {scratch}: {exc}".lstrip("; ")
+            result["status"] = "failed"
+    result["mb_per_s"] = throughput(result.get("restored_bytes"), float(result.get("restore_s") or 0))
+    return result
+
+
+def restore_test_physical(ctx: Context, label: str | None) -> dict[str, Any]:
+    rt = ctx.cfg["restore_test"]
+    live = live_cluster(ctx)
+    port = int(rt["port"])
+    if port == live["port"]:
+        raise UsageError(f"restore_test port {port} is the live cluster's port; choose another (backup_restore_test_port)")
+    base = str(rt["dir"])
+    why = scratch_dir_problem(base, live["data_directory"])
+    if why:
+        raise UsageError(f"refusing to restore into {base}: {why}; a restore test never targets the live cluster (backup_restore_test_dir)")
+    stanza = ctx.cfg["pgbackrest"]["stanza"]
+    sets = pgbackrest_sets(pgbackrest_info(ctx), stanza)
+    if not sets:
+        raise UsageError(f"stanza {stanza} has no backup set to restore; run a full backup first")
+    chosen = next((s for s in sets if s.get("label") == label), None) if label else sets[-1]
+    if chosen is None:
+        raise UsageError(f"no backup set {label} in stanza {stanza}; see `pgbackrest info`")
+    db_bytes = int(((chosen.get("info") or {}).get("size")) or 0)
+    os.makedirs(base, mode=0o700, exist_ok=True)
+    chown_name(base, "postgres")
+    free = free_bytes(base)
+    if free is not None and free < space_needed(db_bytes):
+        raise UsageError(
+            f"not enough space in {base} for the scratch cluster: {human_bytes(free)} free, {human_bytes(space_needed(db_bytes))} needed "
+            f"(set {chosen['label']}: {human_bytes(db_bytes)}); free space or set backup_restore_test_dir"
+        )
+    work = Path(base) / make_stamp(utc_now())
+    data, sock = work / "data", work / "run"
+    try:
+        make_artifact_dir(work, 0o700, "postgres")  # exclusive: the cleanup below only ever removes our own
+    except FileExistsError:
+        raise UsageError(f"{work} already exists; is another restore test running?") from None
+    result: dict[str, Any] = {"kind": "physical", "id": chosen["label"], "set_type": chosen.get("type"), "scratch": str(data), "port": port}
+    started = time.monotonic()
+    running = False
+    try:
+        for path in (data, sock):
+            make_artifact_dir(path, 0o700, "postgres")
+        (work / "postgresql.conf").write_text("# opsbook-backup restore test: settings come from the command line\n")
+        (work / "pg_hba.conf").write_text("local all postgres peer\n")
+        (work / "pg_ident.conf").write_text("")
+        for name in ("postgresql.conf", "pg_hba.conf", "pg_ident.conf"):
+            chown_name(work / name, "postgres")
+        run_cmd(
+            ctx.pgbackrest(
+                "restore", f"--pg1-path={data}", f"--set={chosen['label']}", "--type=immediate", "--target-action=promote",
+                "--archive-mode=off", f"--tablespace-map-all={work / 'tablespaces'}", "--log-level-console=warn",
+            ),
+            "pgbackrest restore",
+            timeout=float(rt["timeout"]),
+        )
+        result["restore_s"] = round(time.monotonic() - started, 1)
+        options = " ".join(
+            f"-c {key}={value}"
+            for key, value in (
+                ("config_file", work / "postgresql.conf"), ("hba_file", work / "pg_hba.conf"), ("ident_file", work / "pg_ident.conf"),
+                ("port", port), ("listen_addresses", "''"), ("unix_socket_directories", sock), ("archive_mode", "off"),
+                ("hot_standby", "off"), ("max_wal_senders", 0), ("logging_collector", "off"),
+            )
+        )
+        running = True
+        run_cmd(
+            as_postgres(ctx.pg_bin("pg_ctl"), "-D", str(data), "-l", str(work / "postgres.log"), "-w", "-t", str(int(rt["timeout"])), "-o", options, "start"),
+            "pg_ctl start",
+            timeout=float(rt["timeout"]) + 30,
+        )
+        wait_promoted(ctx, str(sock), port, started + float(rt["timeout"]))
+        result["recovered_s"] = round(time.monotonic() - started, 1)
+        dbs = [r[0] for r in psql_at(ctx, str(sock), port, "postgres", "SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1")]
+        tables = rows = size = checked = 0
+        problems: list[str] = []
+        for db in dbs:
+            t, n, s = psql_at(ctx, str(sock), port, db, COUNTS_SQL)[-1]
+            tables, rows, size = tables + int(t), rows + int(n), size + int(s)
+            c, p = amcheck_result(psql_at(ctx, str(sock), port, db, AMCHECK_SQL, timeout=None)[-1])
+            checked += c
+            problems += [f"{db}: {x}" for x in p]
+        checksums = psql_at(ctx, str(sock), port, "postgres", "SHOW data_checksums")[-1][0] == "on"
+        run_cmd(as_postgres(ctx.pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"), "pg_ctl stop", timeout=300)
+        running = False
+        if checksums:
+            try:
+                run_cmd(as_postgres(ctx.pg_bin("pg_checksums"), "--check", "-D", str(data)), "pg_checksums", timeout=None)
+                result["page_checksums"] = "verified"
+            except CommandError as exc:
+                result["page_checksums"] = "failed"
+                problems.append(f"pg_checksums: {pick_error_line(exc.output)}")
+        else:
+            result["page_checksums"] = "off"
+        result.update(databases=dbs, tables=tables, rows_estimate=rows, restored_bytes=size, indexes_checked=checked, index_problems=problems)
+        result["status"] = "failed" if problems else "ok"
+        note = "; ".join(problems) if problems else f"amcheck: {checked} btree indexes intact; page checksums {result['page_checksums']}"
+        result["message"] = (
+            f"restored {chosen.get('type')} set {chosen['label']} ({human_bytes(db_bytes)}) into a scratch cluster on port {port} in "
+            f"{result['restore_s']} s, consistent after {result['recovered_s']} s: {len(dbs)} databases, {tables} tables; {note}"
+        )
+    except (CommandError, BackupError, OSError) as exc:
+        log_tail = ""
+        try:
+            log_tail = pick_error_line((work / "postgres.log").read_text(errors="replace"))
+        except OSError:
+            pass
+        result.update(status="failed", message=f"restore test of set {chosen['label']}: {exc}" + (f" (postgres: {log_tail})" if log_tail else ""))
+    finally:
+        if running:
+            subprocess.run(as_postgres(ctx.pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"), cwd="/", capture_output=True, check=False)
+        shutil.rmtree(work, ignore_errors=True)
+        result["removed"] = not work.exists()
+        result["duration_s"] = round(time.monotonic() - started, 1)
+    result["mb_per_s"] = throughput(result.get("restored_bytes") or db_bytes, float(result.get("restore_s") or 0))
+    return result
+
+
+# ---------------------------------------------------------------------------
 # CLI
 # ---------------------------------------------------------------------------
 
@@ -1501,6 +1761,12 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--into", required=True)
     res.add_argument("--drop", action="store_true", help="drop the scratch database afterwards")
     res.add_argument("--json", action="store_true")
+    rtest = sub.add_parser("restore-test", help="restore the latest (or a named) backup into a scratch target, check it, remove the scratch target")
+    rtest.add_argument("kind", help="logical|physical")
+    rtest.add_argument("--id", help="logical: record id; physical: pgBackRest set label (default: the latest)")
+    rtest.add_argument("--target", help="logical: database (default: every logical_databases entry)")
+    rtest.add_argument("--wait", type=float, default=None, help="seconds to wait for the lock (0 = refuse at once)")
+    rtest.add_argument("--json", action="store_true")
     helper = sub.add_parser("_snapshot")
     helper.add_argument("--db", required=True)
     helper.add_argument("--port", type=int, default=5432)
@@ -1559,6 +1825,53 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
                 ctx.say(line)
             else:
                 print(f"{PROG}: {line}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_restore_test(ctx: Context, args: argparse.Namespace) -> int:
+    if args.kind not in ("logical", "physical"):
+        raise UsageError(f"unknown restore-test kind {args.kind!r}; choose logical or physical")
+    if args.kind == "physical":
+        if args.target:
+            raise UsageError("--target applies to logical restore tests only; a physical one restores the whole cluster")
+        if not ctx.cfg["pgbackrest"]["enabled"]:
+            raise UsageError(f"pgBackRest is not enabled in {ctx.config_path}; a physical restore test needs it")
+        targets: list[str | None] = [None]
+    elif args.id:
+        targets = [None]
+    else:
+        targets = [args.target] if args.target else list(ctx.cfg["logical_databases"])
+        if not targets:
+            raise UsageError(f"no --target and logical_databases is empty in {ctx.config_path}")
+    wait = args.wait if args.wait is not None else float(ctx.cfg["lock_wait_seconds"])
+    if wait < 0:
+        raise UsageError("--wait must be >= 0 seconds")
+    lock = BackupLock(ctx.cfg["lock_path"])
+    lock.acquire(wait, f"restore-test {args.kind}", args.target, on_wait=None if args.json else ctx.say)
+    results: list[dict[str, Any]] = []
+    old_handlers = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    try:
+        for target in targets:
+            if args.kind == "physical":
+                results.append(restore_test_physical(ctx, args.id))
+            else:
+                results.append(restore_test_logical(ctx, args.id, target))
+    except (Interrupted, KeyboardInterrupt) as exc:
+        results.append({"kind": args.kind, "status": "failed", "message": f"restore test interrupted ({exc or 'SIGINT'}); the scratch target was removed"})
+    finally:
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+        lock.release()
+    failed = [r for r in results if r.get("status") != "ok"]
+    if args.json:
+        print(json.dumps({"results": results, "message": "; ".join(str(r.get("message")) for r in results)}))
+    else:
+        for res in results:
+            line = f"restore-test {res.get('kind')} {res.get('id', '')} {res.get('status')}: {res.get('message')}"
+            if res.get("status") == "ok":
+                print(f"{PROG}: {line}")
+            else:
+                ctx.say(line)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -1629,6 +1942,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_verify(ctx, args)
         if args.command == "list":
             return cmd_list(ctx, args)
+        if args.command == "restore-test":
+            return cmd_restore_test(ctx, args)
         code, result = restore_logical(ctx, args.id, args.into, args.drop)
         if args.json:
             print(json.dumps(result))
