@@ -142,7 +142,7 @@ build: venv ## build the collection tarball into build/ and prove it installs
 	@for r in postgresql redis nginx app checklist backup; do grep -q "opsbook.stack.$$r" build/roles.txt || { echo "role $$r missing from the built collection"; exit 1; }; done
 	ANSIBLE_COLLECTIONS_PATH=$(ROOT)/build/installed ANSIBLE_CONFIG=$(ROOT)/build/ansible.cfg \
 	  $(BIN)/ansible-doc -t module -l opsbook.stack | tee build/modules.txt
-	@for m in host_check log_check pg_check redis_check http_check tls_check backup_check backup_rotate backup_run restore_test; do grep -q "opsbook.stack.$$m" build/modules.txt || { echo "module $$m missing from the built collection"; exit 1; }; done
+	@for m in host_check log_check pg_check redis_check http_check tls_check backup_check backup_rotate backup_run restore_test security_check; do grep -q "opsbook.stack.$$m" build/modules.txt || { echo "module $$m missing from the built collection"; exit 1; }; done
 
 clean: ## remove venv, caches and build output (not the sandbox)
 	rm -rf $(VENV) .cache build tests/output
