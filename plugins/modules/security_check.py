@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: security_check
 short_description: Read-only security review of PostgreSQL, Redis, nginx TLS, secret files and listening ports
-version_added: 0.3.0
+version_added: 0.4.0
 author: opsbook.stack contributors (!UNKNOWN)
 description:
   - Reviews the security settings of the services of one host and reports them in the opsbook.stack result contract.
