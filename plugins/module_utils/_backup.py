@@ -51,6 +51,29 @@ GROWTH_WINDOW_DAYS = 7
 PID_REUSE_SLACK_S = 120.0
 
 
+# Exit codes of the on-host tool opsbook-backup.
+TOOL_OK, TOOL_FAILED, TOOL_USAGE, TOOL_LOCKED = 0, 1, 2, 3
+
+
+def tool_json(stdout: str) -> dict[str, Any]:
+    """The JSON document opsbook-backup printed with --json (the last line that parses, else the
+    whole output), or {} when there is none."""
+    for line in reversed(stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(data, dict):
+                return data
+    try:
+        data = json.loads(stdout)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 class RecordError(ValueError):
     """Content that is not a usable backup record."""
 

@@ -31,6 +31,7 @@ from ansible_collections.opsbook.stack.plugins.module_utils._checks import (
     unknown,
     worst,
 )
+from ansible_collections.opsbook.stack.plugins.module_utils._redis import CONNECT, NOPERM, classify
 
 TLS_PROTOCOLS: tuple[str, ...] = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
@@ -149,7 +150,6 @@ def redis_bind_result(listeners: Sequence[Listener], port: int, public_ok: bool)
 
 _AUTH_MARKERS = ("NOAUTH", "WRONGPASS", "AUTHENTICATION REQUIRED", "USER DEFAULT IS DISABLED", "INVALID USERNAME-PASSWORD",
                  "INVALID PASSWORD")
-_CONNECT_CLASSES = frozenset({"ConnectionError", "TimeoutError", "OSError", "ConnectionRefusedError", "socket.timeout"})
 
 
 def redis_auth_result(target: str, reply: Any = None, error: BaseException | None = None) -> CheckResult:
@@ -168,14 +168,17 @@ def redis_auth_result(target: str, reply: Any = None, error: BaseException | Non
     upper = text.upper()
     if "AuthenticationError" in names or any(marker in upper for marker in _AUTH_MARKERS):
         return result(check_id, OK, f"Redis at {target} refuses commands without authentication ({text})", value="closed", details=details)
-    if "NoPermissionError" in names or upper.startswith("NOPERM"):
+    # Everything but "authentication required" as redis_check sorts it (auth errors come first
+    # here: for a client without credentials they mean the server is closed, which is the finding).
+    kind = classify(error)
+    if kind == NOPERM:
         return result(
             check_id, WARN,
             f"Redis at {target} accepts unauthenticated clients as user default, which may not PING ({text}); "
             "switch the default user off",
             value="limited", details=details,
         )
-    if names & _CONNECT_CLASSES:
+    if kind == CONNECT:
         return unknown(check_id, f"cannot reach Redis at {target}: {text}", details=details)
     return unknown(check_id, f"PING to {target} failed: {text}", details=details)
 

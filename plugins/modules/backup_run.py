@@ -149,17 +149,12 @@ msg:
   type: str
 """
 
-import json
 import os
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-# Exit codes of opsbook-backup run.
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_LOCKED = 3
+from ansible_collections.opsbook.stack.plugins.module_utils._backup import TOOL_FAILED, TOOL_LOCKED, TOOL_OK, TOOL_USAGE, tool_json
 
 
 def command(params: dict[str, Any]) -> list[str]:
@@ -169,36 +164,18 @@ def command(params: dict[str, Any]) -> list[str]:
     return cmd + ["--trigger", params["trigger"], "--wait", str(params["wait"]), "--json"]
 
 
-def parse_output(stdout: str) -> dict[str, Any]:
-    """The tool's JSON document (the last line that parses), or {} when there is none."""
-    for line in reversed(stdout.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                data = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(data, dict):
-                return data
-    try:
-        data = json.loads(stdout)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def outcome(rc: int, stdout: str, stderr: str) -> tuple[bool, bool, str, list[dict[str, Any]]]:
     """(failed, changed, message, records) from the tool's exit code and output."""
-    data = parse_output(stdout)
+    data = tool_json(stdout)
     records = [item for item in data.get("records") or [] if isinstance(item, dict)]
     reason = str(data.get("message") or "").strip() or (stderr.strip().splitlines() or [""])[-1]
     changed = any(item.get("status") == "ok" for item in records)
-    if rc == EXIT_OK:
+    if rc == TOOL_OK:
         return False, changed, reason or "backup done", records
     failed_records = [item for item in records if item.get("status") == "failed"]
-    if rc == EXIT_FAILED and failed_records:
+    if rc == TOOL_FAILED and failed_records:
         reason = "; ".join(f"{item.get('id')}: {item.get('message')}" for item in failed_records)
-    prefix = {EXIT_FAILED: "backup failed", EXIT_USAGE: "backup refused", EXIT_LOCKED: "another backup holds the lock"}
+    prefix = {TOOL_FAILED: "backup failed", TOOL_USAGE: "backup refused", TOOL_LOCKED: "another backup holds the lock"}
     return True, changed, f"{prefix.get(rc, f'opsbook-backup exited with {rc}')}: {reason or 'no output'}", records
 
 

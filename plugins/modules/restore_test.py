@@ -130,13 +130,13 @@ cmd:
   elements: list
 """
 
-import json
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.opsbook.stack.plugins.module_utils._backup import TOOL_LOCKED, TOOL_OK, TOOL_USAGE, tool_json
 from ansible_collections.opsbook.stack.plugins.module_utils._checks import (
     CRIT,
     OK,
@@ -148,12 +148,6 @@ from ansible_collections.opsbook.stack.plugins.module_utils._checks import (
     result,
 )
 
-# Exit codes of opsbook-backup.
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_LOCKED = 3
-
 
 def command(params: Mapping[str, Any], kind: str) -> list[str]:
     cmd = [params["tool"], "restore-test", kind]
@@ -162,19 +156,6 @@ def command(params: Mapping[str, Any], kind: str) -> list[str]:
     if params["target"] and kind == "logical":
         cmd += ["--target", params["target"]]
     return cmd + ["--wait", str(params["wait"]), "--json"]
-
-
-def parse(stdout: str) -> dict[str, Any]:
-    """The tool's JSON document, or {} when the output holds none."""
-    for line in reversed(stdout.strip().splitlines()):
-        if line.strip().startswith("{"):
-            try:
-                data = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(data, dict):
-                return data
-    return {}
 
 
 def to_check(kind: str, item: Mapping[str, Any], threshold: Threshold) -> CheckResult:
@@ -239,9 +220,9 @@ def main() -> None:
             checks.append(result(f"restore.{kind}:latest", UNKNOWN, f"check mode: a restore test writes a scratch target; would run {' '.join(cmd)}"))
             continue
         rc, stdout, stderr = module.run_command(cmd, cwd="/")
-        data = parse(stdout)
+        data = tool_json(stdout)
         items = [item for item in data.get("results") or [] if isinstance(item, dict)]
-        if rc in (EXIT_USAGE, EXIT_LOCKED) or (rc != EXIT_OK and not items):
+        if rc in (TOOL_USAGE, TOOL_LOCKED) or (rc != TOOL_OK and not items):
             reason = str(data.get("message") or "").strip() or (stderr.strip().splitlines() or [f"exit {rc}"])[-1]
             module.fail_json(msg=f"restore test ({kind}) refused: {reason}", cmd=cmd, rc=rc, results=results)
         results += items

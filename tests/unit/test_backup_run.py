@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ansible_collections.opsbook.stack.plugins.module_utils import _backup
 from ansible_collections.opsbook.stack.plugins.modules import backup_run
 
 
@@ -43,6 +44,6 @@ def test_refusal_and_lock_use_the_tool_message_or_stderr():
 
 
 def test_parse_output_takes_the_last_json_line_or_the_whole_document():
-    assert backup_run.parse_output('{"a": 1}\n{"records": []}\n') == {"records": []}
-    assert backup_run.parse_output('{\n  "records": [],\n  "message": "m"\n}') == {"records": [], "message": "m"}
-    assert backup_run.parse_output("[1, 2]") == {}
+    assert _backup.tool_json('{"a": 1}\n{"records": []}\n') == {"records": []}
+    assert _backup.tool_json('{\n  "records": [],\n  "message": "m"\n}') == {"records": [], "message": "m"}
+    assert _backup.tool_json("[1, 2]") == {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ansible_collections.opsbook.stack.plugins.module_utils import _backup
 from ansible_collections.opsbook.stack.plugins.module_utils._checks import CRIT, OK, WARN, Threshold
 from ansible_collections.opsbook.stack.plugins.modules import restore_test
 
@@ -24,8 +25,8 @@ def test_command_lines():
 
 def test_parse_takes_the_json_line():
     doc = {"results": [{"status": "ok"}], "message": "m"}
-    assert restore_test.parse("waiting for the lock\n" + json.dumps(doc) + "\n") == doc
-    assert restore_test.parse("not json at all") == {}
+    assert _backup.tool_json("waiting for the lock\n" + json.dumps(doc) + "\n") == doc
+    assert _backup.tool_json("not json at all") == {}
 
 
 def test_ok_restore_is_ok_with_duration_and_details():

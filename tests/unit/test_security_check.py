@@ -90,8 +90,8 @@ class AuthenticationError(Exception):  # redis-py's names; the classes differ be
     pass
 
 
-class ConnectionError(Exception):  # noqa: A001 - mirrors redis.exceptions.ConnectionError
-    pass
+# redis-py's ConnectionError, by name (classification goes by class names), without shadowing the builtin.
+RedisConnectionError = type("ConnectionError", (Exception,), {})
 
 
 class ResponseError(Exception):
@@ -111,7 +111,7 @@ class NoPermissionError(ResponseError):
         ({"error": ResponseError("NOAUTH Authentication required.")}, "ok", "closed", "NOAUTH"),
         ({"error": ResponseError("WRONGPASS invalid username-password pair or user is disabled.")}, "ok", "closed", "WRONGPASS"),
         ({"error": NoPermissionError("this user has no permissions to run the 'ping' command")}, "warn", "limited", "user default"),
-        ({"error": ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")}, "unknown", None, "cannot reach"),
+        ({"error": RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")}, "unknown", None, "cannot reach"),
         ({"error": ValueError("odd")}, "unknown", None, "PING to 127.0.0.1:6379 failed"),
     ],
 )
@@ -515,6 +515,8 @@ PLAY = """\
   vars:
     ansible_python_interpreter: {python}
   tasks:
+    # The first two fail on purpose (bad options); ignore_errors lets the run go on so the
+    # test can assert that each one failed and what its message says.
     - name: Unknown check name
       opsbook.stack.security_check:
         checks: [ports, nginx]

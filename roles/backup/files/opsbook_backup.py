@@ -846,9 +846,13 @@ def pg_in_recovery(ctx: Context) -> bool:
     return out.strip().splitlines()[-1].strip() == "t"
 
 
-def psql_query(ctx: Context, db: str, sql: str, timeout: float = 600) -> list[list[str]]:
+def psql_query(ctx: Context, db: str, sql: str, timeout: float | None = 600, host: str | None = None, port: int | str | None = None) -> list[list[str]]:
+    """Rows of ``sql`` in ``db`` as postgres: the live cluster, or the one at socket directory ``host`` and ``port``."""
+    where = ["-h", host] if host else []
     out = run_cmd(
-        as_postgres(ctx.pg_bin("psql"), "-X", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-p", ctx.port, "-d", db, "-c", sql), "psql", timeout=timeout
+        as_postgres(ctx.pg_bin("psql"), "-X", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", *where, "-p", str(port or ctx.port), "-d", db, "-c", sql),
+        "psql",
+        timeout=timeout,
     )
     return [line.split("\t") for line in out.splitlines() if line]
 
@@ -1539,21 +1543,12 @@ def throughput(size_bytes: int | None, seconds: float) -> float | None:
     return round(size_bytes / seconds / 1e6, 1)
 
 
-def psql_at(ctx: Context, host: str, port: int | str, db: str, sql: str, timeout: float | None = 3600) -> list[list[str]]:
-    out = run_cmd(
-        as_postgres(ctx.pg_bin("psql"), "-X", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", str(port), "-d", db, "-c", sql),
-        "psql",
-        timeout=timeout,
-    )
-    return [line.split("\t") for line in out.splitlines() if line]
-
-
 def wait_promoted(ctx: Context, sock: str, port: int, deadline: float) -> None:
     """Wait until the scratch cluster has replayed to its target, promoted and accepts connections."""
     last = ""
     while time.monotonic() < deadline:
         try:
-            if psql_at(ctx, sock, port, "postgres", "SELECT pg_is_in_recovery()", timeout=60)[-1][0] == "f":
+            if psql_query(ctx, "postgres", "SELECT pg_is_in_recovery()", timeout=60, host=sock, port=port)[-1][0] == "f":
                 return
             last = "still in recovery"
         except CommandError as exc:
@@ -1683,16 +1678,17 @@ def restore_test_physical(ctx: Context, label: str | None) -> dict[str, Any]:
         )
         wait_promoted(ctx, str(sock), port, started + float(rt["timeout"]))
         result["recovered_s"] = round(time.monotonic() - started, 1)
-        dbs = [r[0] for r in psql_at(ctx, str(sock), port, "postgres", "SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1")]
+        dbs_sql = "SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1"
+        dbs = [r[0] for r in psql_query(ctx, "postgres", dbs_sql, timeout=3600, host=str(sock), port=port)]
         tables = rows = size = checked = 0
         problems: list[str] = []
         for db in dbs:
-            t, n, s = psql_at(ctx, str(sock), port, db, COUNTS_SQL)[-1]
+            t, n, s = psql_query(ctx, db, COUNTS_SQL, timeout=3600, host=str(sock), port=port)[-1]
             tables, rows, size = tables + int(t), rows + int(n), size + int(s)
-            c, p = amcheck_result(psql_at(ctx, str(sock), port, db, AMCHECK_SQL, timeout=None)[-1])
+            c, p = amcheck_result(psql_query(ctx, db, AMCHECK_SQL, timeout=None, host=str(sock), port=port)[-1])
             checked += c
             problems += [f"{db}: {x}" for x in p]
-        checksums = psql_at(ctx, str(sock), port, "postgres", "SHOW data_checksums")[-1][0] == "on"
+        checksums = psql_query(ctx, "postgres", "SHOW data_checksums", timeout=3600, host=str(sock), port=port)[-1][0] == "on"
         run_cmd(as_postgres(ctx.pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"), "pg_ctl stop", timeout=300)
         running = False
         if checksums:
