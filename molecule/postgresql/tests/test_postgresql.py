@@ -84,9 +84,41 @@ def test_memory_sized_by_pg_tune(host, pgvars):
     assert abs(int(shown) - expected) <= 1
 
 
-def test_pg_stat_statements_usable(host):
+def test_pg_stat_statements_preloaded_and_configured(host):
+    libraries = [lib.strip() for lib in psql_admin(host, "SHOW shared_preload_libraries").split(",")]
+    assert "pg_stat_statements" in libraries
+    # The role's pg_stat_statements settings are live (max needs the restart).
+    assert psql_admin(host, "SHOW pg_stat_statements.max") == "5000"
+    assert psql_admin(host, "SHOW pg_stat_statements.track") == "top"
+
+
+def test_pg_stat_statements_view_works_in_app_db(host):
     assert psql_admin(host, "select extname from pg_extension where extname = 'pg_stat_statements'", db="appdb") == "pg_stat_statements"
-    assert int(psql_admin(host, "select count(*) >= 0 from pg_stat_statements", db="appdb") == "t")
+    # The view answers (it errors when the library is not loaded) and records statements.
+    psql_admin(host, "select 4242 as opsbook_marker", db="appdb")
+    count = int(psql_admin(host, "SELECT count(*) FROM pg_stat_statements", db="appdb"))
+    assert count > 0
+    seen = psql_admin(host, "SELECT count(*) FROM pg_stat_statements WHERE query LIKE '%opsbook_marker%'", db="appdb")
+    assert int(seen) >= 1
+
+
+def test_pg_stat_statements_max_in_restart_dropin(host, version):
+    confd = "/etc/postgresql/%s/main/conf.d" % version
+    assert re.search(r"^pg_stat_statements\.max = 5000$", host.file(confd + "/50-opsbook-restart.conf").content_string, re.M)
+    assert re.search(r"^pg_stat_statements\.track = 'top'$", host.file(confd + "/51-opsbook.conf").content_string, re.M)
+
+
+def test_maintenance_extensions_in_app_db(host):
+    names = psql_admin(host, "select string_agg(extname, ',' order by extname) from pg_extension", db="appdb").split(",")
+    assert {"amcheck", "pg_stat_statements", "pg_trgm", "pgstattuple"} <= set(names)
+    # pgstattuple and amcheck really work on an index of the app database.
+    psql_admin(host, "CREATE TABLE IF NOT EXISTS opsbook_molecule_t (id int PRIMARY KEY)", db="appdb")
+    psql_admin(host, "INSERT INTO opsbook_molecule_t SELECT g FROM generate_series(1, 1000) g ON CONFLICT DO NOTHING", db="appdb")
+    density = float(psql_admin(host, "SELECT avg_leaf_density FROM pgstatindex('opsbook_molecule_t_pkey')", db="appdb"))
+    assert 0 < density <= 100
+    psql_admin(host, "SELECT bt_index_check('opsbook_molecule_t_pkey'::regclass, true)", db="appdb")
+    # Not in the postgres database: only application databases get them.
+    assert psql_admin(host, "select count(*) from pg_extension where extname in ('pgstattuple', 'amcheck')") == "0"
 
 
 def test_tls_connection(host, app):
