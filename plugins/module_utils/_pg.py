@@ -120,3 +120,60 @@ def human_bytes(size: float) -> str:
             return f"{number:.0f} {unit}" if unit == "bytes" else f"{number:.1f} {unit}"
         number /= 1024
     return f"{number:.1f} PiB"  # pragma: no cover
+
+
+def parse_utc(value: Any, what: str = "timestamp") -> datetime.datetime:
+    """An ISO-8601 string (``Z`` or an offset; naive means UTC) or a datetime, as an aware UTC datetime.
+
+    Raises ValueError naming ``what`` when it cannot be read.
+    """
+    if isinstance(value, datetime.datetime):
+        stamp = value
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text[-1] in "zZ":
+            text = text[:-1] + "+00:00"
+        try:
+            stamp = datetime.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{what} must be an ISO-8601 date and time such as 2026-10-26T06:00:00Z, got {value!r}") from None
+    else:
+        raise ValueError(f"{what} must be an ISO-8601 date and time such as 2026-10-26T06:00:00Z, got {value!r}")
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
+    return stamp.astimezone(datetime.timezone.utc)
+
+
+def iso_utc(stamp: datetime.datetime) -> str:
+    """``2026-10-26T06:00:00Z`` (whole seconds, UTC)."""
+    return stamp.astimezone(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float that is not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def trend_of(value: float, previous: float, previous_at: datetime.datetime, now: datetime.datetime) -> dict[str, Any]:
+    """How ``value`` compares with an earlier reading: previous, previous_at, change, change_pct, days.
+
+    ``change_pct`` is None when the previous value is 0 (no meaningful percentage).
+    """
+    change = value - previous
+    return {
+        "previous": previous,
+        "previous_at": iso_utc(previous_at),
+        "change": round(change, 6) if isinstance(change, float) else change,
+        "change_pct": None if previous == 0 else round(100.0 * change / abs(previous), 2),
+        "days": round((now - previous_at).total_seconds() / 86400, 1),
+    }
+
+
+def trend_text(trend: Mapping[str, Any], unit: str = "") -> str:
+    """``(+12.3 % since 2026-10-26)`` for a message."""
+    since = str(trend["previous_at"])[:10]
+    if trend.get("change_pct") is not None:
+        return f"({trend['change_pct']:+.1f} % since {since})"
+    change = trend["change"]
+    shown = f"{change:+.2f}".rstrip("0").rstrip(".") if isinstance(change, float) else f"{change:+d}"
+    return f"({shown}{' ' + unit if unit else ''} since {since})"

@@ -12,10 +12,30 @@ version_added: 0.2.0
 author: opsbook.stack contributors (!UNKNOWN)
 description:
   - Connects to PostgreSQL with psycopg 3 and reports connection, session, wraparound, vacuum, size and
-    replication checks plus custom SQL queries in the opsbook.stack result contract.
+    replication checks, a slow-query review from C(pg_stat_statements), database growth against a baseline
+    plus custom SQL queries in the opsbook.stack result contract.
   - "Check ids: V(pg.connect), V(pg.connections), V(pg.long_running), V(pg.idle_in_transaction), V(pg.wraparound),
-    V(pg.vacuum), V(pg.database_size:<database>) (one per non-template database), V(pg.replication) and
-    V(pg.query:<name>) (one per entry of O(queries))."
+    V(pg.vacuum), V(pg.database_size:<database>) (one per non-template database), V(pg.replication),
+    V(pg.statements_mean) and V(pg.statements_total) (or one V(pg.statements) when C(pg_stat_statements) is not
+    usable), V(pg.database_growth:<database>) and V(pg.query:<name>) (one per entry of O(queries))."
+  - "Slow-query review (V(statements)): reads the C(pg_stat_statements) view of O(login_db). V(pg.statements_mean) is
+    the highest mean execution time (ms) of the statements called at least O(statements_min_calls) times,
+    V(pg.statements_total) the highest total execution time (s) of any statement since the statistics were last reset.
+    C(details.top) lists the O(statements_top) heaviest statements (queryid, query collapsed to one line and cut at
+    200 characters, calls, mean_ms, total_s, rows, database, user); C(details.since) is the time of the last reset
+    (C(pg_stat_statements_info.stats_reset)) so the figures cover C(details.period_days) days. The module's own
+    statements (text containing C(pg_stat_statements)) are left out. When the library is not in
+    C(shared_preload_libraries) or the extension is not created in O(login_db), the one result V(pg.statements) is
+    C(unknown) and says what to do. Query texts of other roles are visible only to superusers and members of
+    C(pg_read_all_stats) / C(pg_monitor); otherwise the message says so."
+  - "Trend (O(baseline)): every numeric result whose id is a key of O(baseline) gets C(details.trend) (previous,
+    previous_at, change, change_pct, days) and a short note in parentheses such as C(+12.3 % since 2026-10-26) at the end of its
+    message; its status does not change. V(pg.database_growth:<database>) results are not decorated (they are a
+    comparison already)."
+  - "Database growth (V(database_growth), implies V(database_size)): for each database, the size change in % against
+    the O(baseline) entry C(pg.database_size:<database>), judged by threshold V(database_growth_pct);
+    C(details.per_30_days) scales it to 30 days. A database without a baseline entry is C(unknown) (first run).
+    Baseline entries of databases that no longer exist are ignored."
   - The session is read-only (C(default_transaction_read_only)) and every statement is bounded by O(query_timeout).
   - If the connection fails (refused, authentication), V(pg.connect) is C(crit) with the server's reason and every
     other requested check is C(unknown) with "not measured - cannot connect".
@@ -28,8 +48,13 @@ options:
   checks:
     description:
       - "Names of the checks to run: V(connect), V(connections), V(long_running), V(idle_in_transaction), V(wraparound),
-        V(vacuum), V(database_size), V(replication)."
-      - Omit to run all of them. An unknown name fails the module with a message listing the known ones.
+        V(vacuum), V(database_size), V(replication), V(statements), V(database_growth)."
+      - "Omit to run the daily set: every check except V(statements) and V(database_growth). Those two are periodic
+        reviews that need an extension or a baseline from an earlier run; select them explicitly (they report
+        C(unknown) with the reason when their prerequisite is missing)."
+      - V(database_growth) implies V(database_size) (the sizes are measured and reported, so they can be recorded
+        for the next run).
+      - An unknown name fails the module with a message listing the known ones.
       - O(queries) always run when given; they are not selected here.
     type: list
     elements: str
@@ -48,6 +73,11 @@ options:
       - "V(database_size_bytes): size of each database, no levels (informational), above."
       - "V(replication_lag_seconds): replay lag (of the worst standby on a primary, of itself on a standby),
         warn 30, crit 300, above."
+      - "V(statement_mean_ms): highest mean execution time of a statement called at least O(statements_min_calls)
+        times, warn 500, crit 5000, above."
+      - "V(statement_total_seconds): highest total execution time of one statement since the statistics were reset,
+        warn 3600, no crit, above."
+      - "V(database_growth_pct): size change of a database in % since its O(baseline) entry, warn 50, crit 100, above."
     type: dict
     default: {}
   query_timeout:
@@ -60,6 +90,27 @@ options:
       - Only tables with at least this many live rows (C(n_live_tup)) count for the V(vacuum) check.
     type: int
     default: 10000
+  statements_min_calls:
+    description:
+      - Only statements called at least this many times count for V(pg.statements_mean) (one slow call of a
+        rare report is no pattern).
+    type: int
+    default: 5
+  statements_top:
+    description:
+      - How many statements C(details.top) of V(pg.statements_mean) and V(pg.statements_total) list.
+    type: int
+    default: 5
+  baseline:
+    description:
+      - "Earlier readings to compare with, keyed by check id, each C({value: <number>, at: <ISO-8601 UTC time>}),
+        for example C({\"pg.database_size:appdb\": {\"value\": 8123456, \"at\": \"2026-10-26T06:00:00Z\"}})."
+      - Build it on the control node with the P(opsbook.stack.trend_baseline#filter) filter from the history kept by
+        P(opsbook.stack.trend_history#filter).
+      - Keys that match no result are ignored. An entry without a numeric C(value) or a readable C(at) fails the
+        module with a message naming the key.
+    type: dict
+    default: {}
   replication_expected_standbys:
     description:
       - On a primary, the number of standbys that must be streaming; fewer connected is C(crit).
@@ -161,6 +212,18 @@ EXAMPLES = r"""
   register: app_db
   no_log: false
 
+- name: Monthly slow-query review and growth against last month's sizes
+  opsbook.stack.pg_check:
+    login_db: appdb
+    checks: [statements, database_growth]
+    statements_top: 10
+    thresholds:
+      statement_mean_ms: {warn: 250, crit: 2000}
+    baseline: "{{ pg_history | opsbook.stack.trend_baseline(min_age_days=20) }}"
+  become: true
+  become_user: postgres
+  register: monthly_pg
+
 - name: Fail the play when anything is critical
   ansible.builtin.assert:
     that: pg.summary.worst != 'crit'
@@ -195,7 +258,9 @@ checks:
       description: One human sentence.
       type: str
     details:
-      description: Structured extras (database, sessions, standbys, server version...).
+      description:
+        - Structured extras (database, sessions, standbys, server version, top statements...).
+        - C(trend) (previous, previous_at, change, change_pct, days) when O(baseline) has an entry for the check.
       type: dict
   sample:
     - check: pg.connections
@@ -232,6 +297,7 @@ summary:
   sample: {ok: 9, warn: 0, crit: 0, unknown: 0, total: 9, worst: ok}
 """
 
+import datetime
 import re
 import time
 import traceback
@@ -262,14 +328,21 @@ from ansible_collections.opsbook.stack.plugins.module_utils._pg import (
     describe_target,
     error_text,
     human_bytes,
+    is_number,
+    iso_utc,
+    parse_utc,
+    trend_of,
+    trend_text,
 )
 
 PSYCOPG_IMPORT_ERROR: str | None
 try:
     import psycopg
+    from psycopg import sql as pgsql
     from psycopg.rows import dict_row
 except ImportError:
     psycopg = None
+    pgsql = None
     dict_row = None
     PSYCOPG_IMPORT_ERROR = traceback.format_exc()
 else:
@@ -284,7 +357,12 @@ CHECKS: tuple[str, ...] = (
     "vacuum",
     "database_size",
     "replication",
+    "statements",
+    "database_growth",
 )
+# Run when ``checks`` is omitted: the daily checks. The periodic reviews need an
+# extension (statements) or a baseline from an earlier run (database_growth).
+DEFAULT_CHECKS: tuple[str, ...] = CHECKS[:8]
 
 DEFAULTS: dict[str, Threshold] = {
     "connections_pct": Threshold(80, 95, ABOVE),
@@ -294,6 +372,9 @@ DEFAULTS: dict[str, Threshold] = {
     "vacuum_age_hours": Threshold(168, 720, ABOVE),
     "database_size_bytes": Threshold(None, None, ABOVE),
     "replication_lag_seconds": Threshold(30, 300, ABOVE),
+    "statement_mean_ms": Threshold(500, 5000, ABOVE),
+    "statement_total_seconds": Threshold(3600, None, ABOVE),
+    "database_growth_pct": Threshold(50, 100, ABOVE),
 }
 
 XID_SPACE = 2**31
@@ -301,6 +382,215 @@ QUERY_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 APPLICATION_NAME = "opsbook.stack.pg_check"
 NOT_CONNECTED = "not measured - cannot connect"
 VISIBILITY_HINT = " (only the login role's own sessions are visible: grant pg_monitor to see all)"
+STATEMENTS_HINT = " (query texts of other roles' statements are hidden: grant pg_read_all_stats or pg_monitor)"
+QUERY_TEXT_MAX = 200
+
+
+class BaselineError(ValueError):
+    """A ``baseline`` entry that cannot be compared with."""
+
+
+def choose_checks(requested: list[str] | None) -> list[str]:
+    """The checks to run, in evaluation order; database_growth brings database_size along.
+
+    Raises ValueError naming unknown names.
+    """
+    if requested is None:
+        return list(DEFAULT_CHECKS)
+    wanted = select(requested, CHECKS)
+    if "database_growth" in wanted and "database_size" not in wanted:
+        wanted = select([*wanted, "database_size"], CHECKS)
+    return wanted
+
+
+def placeholder_id(name: str, login_db: str) -> str:
+    """The id a check reports under when it cannot run at all."""
+    if name in ("database_size", "database_growth"):
+        return f"pg.{name}:{login_db}"
+    return f"pg.{name}"
+
+
+def validate_baseline(raw: Mapping[str, Any] | None) -> dict[str, tuple[float, datetime.datetime]]:
+    """``{check id: {value, at}}`` -> ``{check id: (value, aware UTC datetime)}``; BaselineError names a bad entry."""
+    out: dict[str, tuple[float, datetime.datetime]] = {}
+    for key, entry in (raw or {}).items():
+        if not isinstance(entry, Mapping):
+            raise BaselineError(f"baseline[{key!r}] must be a mapping with value and at, got {type(entry).__name__} {entry!r}")
+        value = entry.get("value")
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if not is_number(value):
+            raise BaselineError(f"baseline[{key!r}]: value must be a finite number, got {value!r}")
+        try:
+            at = parse_utc(entry.get("at"), f"baseline[{key!r}]: at")
+        except ValueError as exc:
+            raise BaselineError(str(exc)) from None
+        out[str(key)] = (value, at)
+    return out
+
+
+def apply_baseline(results: list[CheckResult], baseline: Mapping[str, tuple[float, datetime.datetime]], now: datetime.datetime) -> None:
+    """Add details.trend and a "(+x % since <date>)" note to numeric results that have a baseline entry."""
+    for res in results:
+        if res.check.startswith("pg.database_growth:") or res.check not in baseline or not is_number(res.value):
+            continue
+        previous, previous_at = baseline[res.check]
+        trend = trend_of(res.value, previous, previous_at, now)
+        res.details["trend"] = trend
+        res.message += " " + trend_text(trend, res.unit)
+
+
+def growth_results(
+    sizes: list[tuple[str, int]],
+    baseline: Mapping[str, tuple[float, datetime.datetime]],
+    threshold: Threshold,
+    now: datetime.datetime,
+) -> list[CheckResult]:
+    """pg.database_growth:<db> per measured database: % size change since its baseline entry."""
+    out: list[CheckResult] = []
+    for name, size in sizes:
+        check_id = f"pg.database_growth:{name}"
+        details: dict[str, Any] = {"database": name, "size": size, "human": human_bytes(size)}
+        entry = baseline.get(f"pg.database_size:{name}")
+        if entry is None:
+            out.append(
+                unknown(
+                    check_id,
+                    f"growth of database {name}: no size recorded from a previous run yet; the next run compares against this one",
+                    details=details,
+                )
+            )
+            continue
+        previous, previous_at = entry
+        trend = trend_of(size, previous, previous_at, now)
+        details.update(
+            previous=previous,
+            previous_human=human_bytes(previous),
+            previous_at=trend["previous_at"],
+            days=trend["days"],
+            change_bytes=trend["change"],
+        )
+        if trend["change_pct"] is None or previous < 0:
+            out.append(unknown(check_id, f"growth of database {name}: the recorded size ({previous}) is not a usable base", details=details))
+            continue
+        elapsed = (now - previous_at).total_seconds() / 86400
+        pct = trend["change_pct"]
+        details["per_30_days"] = round(pct * 30 / elapsed, 2) if elapsed > 0 else None
+        label = (
+            f"growth of database {name} since {trend['previous_at'][:10]} "
+            f"({human_bytes(previous)} -> {human_bytes(size)} in {trend['days']} days)"
+        )
+        out.append(evaluate(check_id, pct, threshold, unit="%", label=label, details=details))
+    return out
+
+
+def one_line_query(text: Any) -> str:
+    """A statement's text on one line, cut at QUERY_TEXT_MAX characters."""
+    line = " ".join(str(text or "").split())
+    return line if len(line) <= QUERY_TEXT_MAX else line[: QUERY_TEXT_MAX - 3] + "..."
+
+
+def statements_missing(database: str, preloaded: bool | None, created: bool) -> CheckResult:
+    """pg.statements unknown: what is missing and what to do."""
+    details = {"database": database, "preloaded": preloaded, "extension_created": created}
+    if preloaded is not False and not created:
+        return unknown(
+            "pg.statements",
+            f"the pg_stat_statements extension is not created in database {database}: "
+            f"CREATE EXTENSION pg_stat_statements in {database}"
+            + (" (the library is in shared_preload_libraries already)" if preloaded else ""),
+            details=details,
+        )
+    return unknown(
+        "pg.statements",
+        "pg_stat_statements is not loaded: add it to shared_preload_libraries (postgresql role default) and "
+        f"CREATE EXTENSION pg_stat_statements in {database}"
+        + (" (the extension is created already; restart PostgreSQL after changing shared_preload_libraries)" if created else ""),
+        details=details,
+    )
+
+
+def _excerpt(row: Mapping[str, Any]) -> str:
+    text = str(row.get("query") or "")
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def statements_results(
+    by_mean: list[Mapping[str, Any]],
+    by_total: list[Mapping[str, Any]],
+    info: Mapping[str, Any],
+    thresholds: Mapping[str, Threshold],
+    min_calls: int,
+    sees_all: bool,
+) -> list[CheckResult]:
+    """pg.statements_mean and pg.statements_total from pg_stat_statements rows.
+
+    Rows: queryid, query, calls, mean_ms, total_s, rows, database, user (heaviest first).
+    ``info``: database (where the view was read), statements, frequent, all_total_s,
+    since (datetime or None), now (datetime), dealloc.
+    """
+    since = info.get("since")
+    now = info["now"]
+    common: dict[str, Any] = {
+        "database": info["database"],
+        "since": iso_utc(since) if since else None,
+        "period_days": round((now - since).total_seconds() / 86400, 1) if since else None,
+        "statements": info.get("statements"),
+        "all_total_s": info.get("all_total_s"),
+        "dealloc": info.get("dealloc"),
+        "sees_all_statements": sees_all,
+    }
+    period = f" since {common['since'][:10]}" if since else ""
+    hint = "" if sees_all else STATEMENTS_HINT
+    top_mean = [dict(row, query=one_line_query(row.get("query"))) for row in by_mean]
+    top_total = [dict(row, query=one_line_query(row.get("query"))) for row in by_total]
+    out: list[CheckResult] = []
+
+    details = dict(common, min_calls=min_calls, frequent=info.get("frequent"), top=top_mean)
+    if top_mean:
+        worst_row = top_mean[0]
+        label = (
+            f"highest mean execution time of a statement ({_excerpt(worst_row)!r} in {worst_row.get('database')}, "
+            f"{worst_row.get('calls')} calls{period})"
+        )
+        res = evaluate("pg.statements_mean", worst_row["mean_ms"], thresholds["statement_mean_ms"], unit="ms", label=label, details=details)
+    else:
+        res = result(
+            "pg.statements_mean",
+            OK,
+            f"no statement was called {min_calls} or more times{period or ' since the statistics were reset'}",
+            unit="ms",
+            threshold=thresholds["statement_mean_ms"],
+            details=details,
+        )
+    res.message += hint
+    out.append(res)
+
+    details = dict(common, top=top_total)
+    if top_total:
+        worst_row = top_total[0]
+        if common["all_total_s"]:
+            details["share_pct"] = round(100.0 * worst_row["total_s"] / common["all_total_s"], 1)
+        label = (
+            f"highest total execution time of a statement ({_excerpt(worst_row)!r} in {worst_row.get('database')}, "
+            f"{worst_row.get('calls')} calls{period})"
+        )
+        res = evaluate("pg.statements_total", worst_row["total_s"], thresholds["statement_total_seconds"], unit="s", label=label, details=details)
+    else:
+        res = result(
+            "pg.statements_total",
+            OK,
+            f"no statements recorded{period or ' since the statistics were reset'}",
+            unit="s",
+            threshold=thresholds["statement_total_seconds"],
+            details=details,
+        )
+    res.message += hint
+    out.append(res)
+    return out
 
 
 class QuerySpecError(ValueError):
@@ -435,12 +725,23 @@ def replication_result(
 class Checker:
     """Runs the checks over one psycopg connection (autocommit, read-only session)."""
 
-    def __init__(self, conn: Any, params: Mapping[str, Any], thresholds: Mapping[str, Threshold]) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        params: Mapping[str, Any],
+        thresholds: Mapping[str, Threshold],
+        baseline: Mapping[str, tuple[float, datetime.datetime]] | None = None,
+        now: datetime.datetime | None = None,
+    ) -> None:
         self.conn = conn
         self.params = params
         self.thresholds = thresholds
         self.secrets = [params.get("login_password")]
         self.sees_all = True
+        self.baseline = baseline or {}
+        self.now = now or datetime.datetime.now(datetime.timezone.utc)
+        # (database, bytes) measured by database_size, reused by database_growth.
+        self.sizes: list[tuple[str, int]] | None = None
 
     def rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self.conn.cursor(row_factory=dict_row) as cur:
@@ -591,6 +892,7 @@ class Checker:
     def database_size(self) -> list[CheckResult]:
         names = [r["datname"] for r in self.rows("SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY datname")]
         out = []
+        self.sizes = []
         for name in names:
             check_id = f"pg.database_size:{name}"
             try:
@@ -598,6 +900,7 @@ class Checker:
             except psycopg.Error as exc:
                 out.append(unknown(check_id, f"size of database {name} could not be measured: {error_text(exc, self.secrets)}"))
                 continue
+            self.sizes.append((name, int(size)))
             out.append(
                 evaluate(
                     check_id,
@@ -609,6 +912,58 @@ class Checker:
                 )
             )
         return out
+
+    def database_growth(self) -> list[CheckResult]:
+        if self.sizes is None:
+            self.database_size()
+        return growth_results(self.sizes or [], self.baseline, self.thresholds["database_growth_pct"], self.now)
+
+    def statements(self) -> list[CheckResult]:
+        database = self.conn.info.dbname
+        state = self.rows(
+            "SELECT (SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries') AS preload,"
+            " (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+            "  WHERE e.extname = 'pg_stat_statements') AS schema"
+        )[0]
+        # shared_preload_libraries is hidden (NULL) without pg_read_all_settings: then the view tells.
+        preloaded = None
+        if state["preload"] is not None:
+            preloaded = "pg_stat_statements" in [item.strip().strip('"') for item in str(state["preload"]).split(",")]
+        schema = state["schema"]
+        if preloaded is False or schema is None:
+            return [statements_missing(database, preloaded, schema is not None)]
+        view = pgsql.Identifier(schema, "pg_stat_statements")
+        mine = "s.query NOT LIKE '%%pg_stat_statements%%'"
+        select_rows = pgsql.SQL(
+            "SELECT s.queryid::text AS queryid, s.query, s.calls,"
+            " round(s.mean_exec_time::numeric, 2)::float8 AS mean_ms,"
+            " round((s.total_exec_time / 1000)::numeric, 3)::float8 AS total_s,"
+            " s.rows, d.datname AS database, r.rolname AS user"
+            " FROM {view} s LEFT JOIN pg_database d ON d.oid = s.dbid LEFT JOIN pg_roles r ON r.oid = s.userid"
+            " WHERE " + mine
+        ).format(view=view)
+        min_calls = int(self.params["statements_min_calls"])
+        top = int(self.params["statements_top"])
+        try:
+            by_mean = self.rows(select_rows + pgsql.SQL(" AND s.calls >= %s ORDER BY s.mean_exec_time DESC LIMIT %s"), (min_calls, top))
+        except psycopg.Error as exc:
+            if "shared_preload_libraries" in error_text(exc):
+                return [statements_missing(database, False, True)]
+            raise
+        by_total = self.rows(select_rows + pgsql.SQL(" ORDER BY s.total_exec_time DESC LIMIT %s"), (top,))
+        counts = self.rows(
+            pgsql.SQL(
+                "SELECT count(*) AS statements, count(*) FILTER (WHERE s.calls >= %s) AS frequent,"
+                " round((coalesce(sum(s.total_exec_time), 0) / 1000)::numeric, 3)::float8 AS all_total_s,"
+                " now() AS now FROM {view} s WHERE " + mine
+            ).format(view=view),
+            (min_calls,),
+        )[0]
+        info: dict[str, Any] = dict(counts, database=database, since=None, dealloc=None)
+        info_view = pgsql.Identifier(schema, "pg_stat_statements_info")
+        if self.rows("SELECT to_regclass(%s) IS NOT NULL AS present", (info_view.as_string(self.conn),))[0]["present"]:
+            info.update(self.rows(pgsql.SQL("SELECT stats_reset AS since, dealloc FROM {view}").format(view=info_view))[0])
+        return statements_results(by_mean, by_total, info, self.thresholds, min_calls, self.sees_all)
 
     def replication(self) -> list[CheckResult]:
         in_recovery = bool(self.rows("SELECT pg_is_in_recovery() AS r")[0]["r"])
@@ -667,8 +1022,28 @@ def open_connection(params: Mapping[str, Any], dbname: str | None = None) -> Any
     return conn
 
 
-def collect(params: Mapping[str, Any], selected: list[str], thresholds: Mapping[str, Threshold], queries: list[dict[str, Any]]) -> list[CheckResult]:
-    """Connect and run the selected checks and the custom queries."""
+def collect(
+    params: Mapping[str, Any],
+    selected: list[str],
+    thresholds: Mapping[str, Threshold],
+    queries: list[dict[str, Any]],
+    baseline: Mapping[str, tuple[float, datetime.datetime]] | None = None,
+) -> list[CheckResult]:
+    """Connect and run the selected checks and the custom queries; compare with the baseline."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    results = _collect(params, selected, thresholds, queries, baseline or {}, now)
+    apply_baseline(results, baseline or {}, now)
+    return results
+
+
+def _collect(
+    params: Mapping[str, Any],
+    selected: list[str],
+    thresholds: Mapping[str, Threshold],
+    queries: list[dict[str, Any]],
+    baseline: Mapping[str, tuple[float, datetime.datetime]],
+    now: datetime.datetime,
+) -> list[CheckResult]:
     secrets = [params.get("login_password")]
     results: list[CheckResult] = []
     started = time.monotonic()
@@ -688,15 +1063,14 @@ def collect(params: Mapping[str, Any], selected: list[str], thresholds: Mapping[
         for name in selected:
             if name == "connect":
                 continue
-            check_id = f"pg.{name}" if name != "database_size" else f"pg.database_size:{params['login_db']}"
-            results.append(unknown(check_id, f"{NOT_CONNECTED}: {reason}"))
+            results.append(unknown(placeholder_id(name, params["login_db"]), f"{NOT_CONNECTED}: {reason}"))
         for spec in queries:
             results.append(unknown(f"pg.query:{spec['name']}", f"{NOT_CONNECTED}: {reason}"))
         return results
     connect_ms = (time.monotonic() - started) * 1000
     extra: dict[str, Any] = {}
     try:
-        checker = Checker(conn, params, thresholds)
+        checker = Checker(conn, params, thresholds, baseline, now)
         # connect_info also learns whether this role sees every session.
         connect_results = checker.guard("pg.connect", lambda: checker.connect_info(connect_ms))
         if "connect" in selected:
@@ -704,8 +1078,7 @@ def collect(params: Mapping[str, Any], selected: list[str], thresholds: Mapping[
         for name in selected:
             if name == "connect":
                 continue
-            check_id = f"pg.{name}" if name != "database_size" else f"pg.database_size:{params['login_db']}"
-            results.extend(checker.guard(check_id, getattr(checker, name)))
+            results.extend(checker.guard(placeholder_id(name, params["login_db"]), getattr(checker, name)))
         for spec in queries:
             if spec["db"] == conn.info.dbname:
                 target = conn
@@ -741,6 +1114,9 @@ def argument_spec() -> dict[str, Any]:
         thresholds=dict(THRESHOLDS_SPEC),
         query_timeout={"type": "float", "default": 30},
         vacuum_min_rows={"type": "int", "default": 10000},
+        statements_min_calls={"type": "int", "default": 5},
+        statements_top={"type": "int", "default": 5},
+        baseline={"type": "dict", "default": {}},
         replication_expected_standbys={"type": "int", "default": 0},
         queries={
             "type": "list",
@@ -765,16 +1141,21 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
     try:
-        selected = select(params["checks"], CHECKS)
+        selected = choose_checks(params["checks"])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     try:
         thresholds = merge_thresholds(DEFAULTS, params["thresholds"])
         queries = validate_queries(params["queries"], params["login_db"])
-    except (ThresholdError, QuerySpecError) as exc:
+        baseline = validate_baseline(params["baseline"])
+    except (ThresholdError, QuerySpecError, BaselineError) as exc:
         module.fail_json(msg=str(exc))
     if params["query_timeout"] <= 0:
         module.fail_json(msg=f"query_timeout must be a positive number of seconds, got {params['query_timeout']}")
+    if params["statements_top"] < 1:
+        module.fail_json(msg=f"statements_top must be 1 or more, got {params['statements_top']}")
+    if params["statements_min_calls"] < 1:
+        module.fail_json(msg=f"statements_min_calls must be 1 or more, got {params['statements_min_calls']}")
     if psycopg is None:
         module.fail_json(
             msg=missing_required_lib(
@@ -783,7 +1164,7 @@ def main() -> None:
             ),
             exception=PSYCOPG_IMPORT_ERROR,
         )
-    results = collect(params, selected, thresholds, queries)
+    results = collect(params, selected, thresholds, queries, baseline)
     module.exit_json(changed=False, **module_output(results))
 
 
