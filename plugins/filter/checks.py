@@ -33,7 +33,10 @@ def _module_family(result: Mapping[str, Any]) -> str:
 def _from_one(result: Any) -> list[dict[str, Any]]:
     if not isinstance(result, Mapping) or result.get("skipped"):
         return []
-    if isinstance(result.get("results"), list):
+    # A looped task registers its items under `results`; a module result that
+    # has `checks` is never a loop, even when it returns a `results` list of its
+    # own (restore_test returns the tool's results there).
+    if isinstance(result.get("results"), list) and not isinstance(result.get("checks"), list):
         found: list[dict[str, Any]] = []
         for item in result["results"]:
             found.extend(_from_one(item))

@@ -468,3 +468,26 @@ def test_restore_test_usage_refusals(env, capsys):
     env["config"].write_text(json.dumps(dict(env["cfg"], restore_test={"dir": "relative/dir"})))
     code, _out, err = run(capsys, "--config", str(config), "restore-test", "logical", "--target", "appdb")
     assert code == 2 and "restore_test.dir must be an absolute path below /" in err
+
+
+def test_blocked_directory_names_the_first_directory_a_user_cannot_enter():
+    """The restore test's scratch cluster runs as postgres: a 0700 root parent is found before anything is restored."""
+    import shutil
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="opsbook-blocked-", dir="/tmp"))  # /tmp is traversable by everyone
+    try:
+        top.chmod(0o755)
+        opsbook = top / "var" / "lib" / "opsbook"
+        base = opsbook / "restore-test"
+        base.mkdir(parents=True)
+        for part in (top / "var", top / "var" / "lib"):
+            part.chmod(0o755)
+        opsbook.chmod(0o700)
+        assert ob.blocked_directory(str(base), "nobody") == str(opsbook)
+        opsbook.chmod(0o755)
+        assert ob.blocked_directory(str(base), "nobody") is None
+        opsbook.chmod(0o700)
+        assert ob.blocked_directory(str(base), "root") is None  # root enters everything
+    finally:
+        shutil.rmtree(top)

@@ -38,6 +38,15 @@ def test_single_registered_result_is_accepted() -> None:
     assert check_results({"checks": [_check("tls.cert:nginx", "ok")]})[0]["check"] == "tls.cert:nginx"
 
 
+def test_a_module_result_with_its_own_results_list_is_not_a_loop() -> None:
+    """restore_test returns the tool's results under `results` next to its `checks`: the gate must see the checks."""
+    registered = {"changed": False, "checks": [_check("restore.physical:20261126-150830F", "crit")],
+                  "results": [{"kind": "physical", "status": "failed"}]}
+    found = check_results([registered])
+    assert [item["check"] for item in found] == ["restore.physical:20261126-150830F"]
+    assert check_gate(found, "crit")["passed"] is False
+
+
 def test_rejects_a_string() -> None:
     with pytest.raises(AnsibleFilterError, match="list of registered results"):
         check_results("oops")

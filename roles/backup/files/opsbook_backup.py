@@ -1610,6 +1610,27 @@ def restore_test_logical(ctx: Context, rid: str | None, target: str | None) -> d
     return result
 
 
+def blocked_directory(path: str, user: str) -> str | None:
+    """The first directory on the way to ``path`` that ``user`` cannot enter (no search bit for it), or None."""
+    account = pwd.getpwnam(user)
+    gids = {account.pw_gid} | {group.gr_gid for group in grp.getgrall() if user in group.gr_mem}
+    current = os.sep
+    for part in Path(os.path.abspath(path)).parts[1:]:
+        current = os.path.join(current, part)
+        info = os.stat(current)
+        if account.pw_uid == 0:
+            continue
+        if info.st_uid == account.pw_uid:
+            allowed = info.st_mode & stat.S_IXUSR
+        elif info.st_gid in gids:
+            allowed = info.st_mode & stat.S_IXGRP
+        else:
+            allowed = info.st_mode & stat.S_IXOTH
+        if not allowed:
+            return current
+    return None
+
+
 def restore_test_physical(ctx: Context, label: str | None) -> dict[str, Any]:
     rt = ctx.cfg["restore_test"]
     live = live_cluster(ctx)
@@ -1630,6 +1651,12 @@ def restore_test_physical(ctx: Context, label: str | None) -> dict[str, Any]:
     db_bytes = int(((chosen.get("info") or {}).get("size")) or 0)
     os.makedirs(base, mode=0o700, exist_ok=True)
     chown_name(base, "postgres")
+    blocked = blocked_directory(base, "postgres")
+    if blocked:
+        raise UsageError(
+            f"postgres cannot enter {blocked} (mode {stat.S_IMODE(os.stat(blocked).st_mode):04o}), so the scratch cluster in {base} "
+            f"could not start; make it traversable (chmod o+x {blocked}) or set backup_restore_test_dir elsewhere"
+        )
     free = free_bytes(base)
     if free is not None and free < space_needed(db_bytes):
         raise UsageError(
