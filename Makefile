@@ -82,6 +82,12 @@ daily: venv collection ## run the daily checklist against the sandbox (INVENTORY
 weekly: venv collection ## run the weekly checklist (backups, disk growth, the week's errors, certificates)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/weekly.yml
 
+monthly: venv collection ## run the monthly checklist (restore tests, maintenance report, slow queries, growth, data quality, security review)
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/monthly.yml
+
+dr-drill: venv collection ## run the DR drill: fresh DR host, PITR restore, app, checklist, RTO/RPO (KEEP=1 keeps the DR host)
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/dr_drill.yml $(if $(KEEP),-e dr_keep=true)
+
 backup: venv collection ## take a backup now: make backup KIND=full|incr|diff|logical|redis|config
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/backup.yml -e backup_kind=$(KIND)
 
@@ -90,6 +96,10 @@ bench: venv collection images ## time daily.yml against a shell script on 1, 5 a
 
 bench-backup: venv collection images ## time backups on DEBIAN: opsbook-backup logical vs pg_dump|gzip, pgBackRest full vs incr (docs/PERFORMANCE.md, ~6 min)
 	$(BIN)/python tests/bench/bench_backup.py run --debian $(DEBIAN)
+
+bench-dr: venv collection images ## restore-test time and DR drill RTO / RPO on a >= 1 GB database, on DEBIAN (docs/PERFORMANCE.md, ~25 min)
+	@bash scripts/ensure-docker.sh
+	$(BIN)/python tests/bench/bench_dr.py run --debian $(DEBIAN)
 
 sandbox-destroy: venv collection ## remove every sandbox container, network and volume
 	@bash scripts/ensure-docker.sh
@@ -139,10 +149,10 @@ build: venv ## build the collection tarball into build/ and prove it installs
 	test -f build/installed/ansible_collections/opsbook/stack/MANIFEST.json
 	ANSIBLE_COLLECTIONS_PATH=$(ROOT)/build/installed ANSIBLE_CONFIG=$(ROOT)/build/ansible.cfg \
 	  $(BIN)/ansible-doc -t role -l opsbook.stack | tee build/roles.txt
-	@for r in postgresql redis nginx app checklist backup; do grep -q "opsbook.stack.$$r" build/roles.txt || { echo "role $$r missing from the built collection"; exit 1; }; done
+	@for r in postgresql redis nginx app checklist backup dr; do grep -q "opsbook.stack.$$r" build/roles.txt || { echo "role $$r missing from the built collection"; exit 1; }; done
 	ANSIBLE_COLLECTIONS_PATH=$(ROOT)/build/installed ANSIBLE_CONFIG=$(ROOT)/build/ansible.cfg \
 	  $(BIN)/ansible-doc -t module -l opsbook.stack | tee build/modules.txt
-	@for m in host_check log_check pg_check redis_check http_check tls_check backup_check backup_rotate backup_run restore_test security_check; do grep -q "opsbook.stack.$$m" build/modules.txt || { echo "module $$m missing from the built collection"; exit 1; }; done
+	@for m in host_check log_check pg_check redis_check http_check tls_check backup_check backup_rotate backup_run restore_test security_check pg_maintenance dr_evaluate; do grep -q "opsbook.stack.$$m" build/modules.txt || { echo "module $$m missing from the built collection"; exit 1; }; done
 
 clean: ## remove venv, caches and build output (not the sandbox)
 	rm -rf $(VENV) .cache build tests/output

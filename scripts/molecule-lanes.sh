@@ -6,7 +6,7 @@
 # Each job is scenario:debian:faults. Jobs of the same scenario share its
 # container names and Molecule state, so they always run one after another in
 # the same lane; lanes take whole scenarios, longest first (the multi-host
-# `stack` scenario is the long one). The hosts of a scenario mostly wait on
+# `stack` scenario is the long one, then `dr`). The hosts of a scenario mostly wait on
 # apt, systemd and PostgreSQL, so two lanes on two cores finish well before
 # one lane would (docs/PERFORMANCE.md, "make test").
 #
@@ -40,23 +40,26 @@ for job in $jobs; do
   by_scenario[$s]="${by_scenario[$s]:-} $job"
 done
 
-# Deal the scenarios to the lanes: `stack` (the longest by far) opens lane 0,
-# the others go to whichever lane has the fewest jobs so far.
-declare -a lane_jobs=() lane_count=()
-for ((i = 0; i < lanes; i++)); do lane_jobs[i]=""; lane_count[i]=0; done
-deal() {
-  local s=$1 best=0 i n weight=1
-  for ((i = 1; i < lanes; i++)); do
-    [ "${lane_count[i]}" -lt "${lane_count[best]}" ] && best=$i
-  done
-  if [ "$s" = stack ]; then best=0; weight=$((lanes * 2)); fi
-  for n in ${by_scenario[$s]}; do
-    lane_jobs[best]="${lane_jobs[best]} $n"
-    lane_count[best]=$((lane_count[best] + weight))
-  done
+# Deal the scenarios to the lanes, longest first, each to the lane with the
+# least work so far. The weights are seconds per job measured on 2 cores
+# (docs/PERFORMANCE.md, "make test"); a scenario not listed counts 300 s.
+declare -A weight=([stack]=1240 [dr]=900 [backup]=600 [app]=330 [nginx]=250 [postgresql]=240 [redis]=170)
+declare -a lane_jobs=() lane_load=()
+for ((i = 0; i < lanes; i++)); do lane_jobs[i]=""; lane_load[i]=0; done
+scenario_load() {
+  local n=0 job
+  for job in ${by_scenario[$1]}; do n=$((n + ${weight[$1]:-300})); done
+  echo "$n"
 }
-[ -n "${by_scenario[stack]:-}" ] && deal stack
-for s in "${order[@]}"; do [ "$s" = stack ] || deal "$s"; done
+mapfile -t dealt < <(for s in "${order[@]}"; do echo "$(scenario_load "$s") $s"; done | sort -k1,1nr -k2,2 | cut -d' ' -f2)
+for s in "${dealt[@]}"; do
+  best=0
+  for ((i = 1; i < lanes; i++)); do
+    [ "${lane_load[i]}" -lt "${lane_load[best]}" ] && best=$i
+  done
+  lane_jobs[best]="${lane_jobs[best]}${by_scenario[$s]}"
+  lane_load[best]=$((lane_load[best] + $(scenario_load "$s")))
+done
 
 run_lane() {
   local lane=$1 job s d f log start rc secs
