@@ -195,7 +195,7 @@ def test_the_drill_recovers_the_stack_within_its_targets(tmp_path):
     phases = [step["name"] for step in checks["dr.rto"]["details"]["timeline"]]
     assert phases == ["provision", "restore", "app", "checklist", "compare"], phases
     # The recovered host's own daily checklist is in the report, and the host is gone again.
-    assert "pg.connect" in run.checks(DR_HOST) and "http.app_health" in run.checks(DR_HOST)
+    assert "pg.connect" in run.checks(DR_HOST) and "http.status:app_health" in run.checks(DR_HOST)
     assert not dr_container_exists()
     # Nothing in the source's repository was written by the DR host (it had it read-only).
     assert "Read-only file system" not in run.output
