@@ -153,7 +153,7 @@ def run(a: argparse.Namespace) -> int:
         res["backup_full_s"] = playbook("backup", "-e", "backup_kind=full")[0]
         res["backup_logical_s"] = playbook("backup", "-e", "backup_kind=logical")[0]
         log(f"  full backup {res['backup_full_s']} s, logical {res['backup_logical_s']} s (playbook wall times)")
-        secs, report, _ = playbook("monthly", "--tags", "checklist_restore", "--limit", DB_HOST)
+        secs, report, _output = playbook("monthly", "--tags", "checklist_restore", "--limit", DB_HOST)
         found = checks(report)
         res["restore_tests"] = {key: {"status": item["status"], "seconds": item["value"], "message": item["message"],
                                       "mb_per_s": item["details"].get("mb_per_s")}
