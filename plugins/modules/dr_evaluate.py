@@ -21,7 +21,8 @@ description:
     O(rto_target_seconds), and when the application never became healthy."
   - "V(dr.rpo): age of the newest recovered transaction against the source at the moment the drill started - the start
     of the drill minus the commit time of the last transaction the recovery replayed (O(recovered_transaction)), in
-    seconds; C(crit) when it reaches O(rpo_target_seconds). Without a replayed transaction it falls back to the data:
+    seconds, and at least the age at the start of the source's last archived WAL (O(source_archived_at)): a disaster
+    at the start would have lost what was not archived yet; C(crit) when it reaches O(rpo_target_seconds). Without a replayed transaction it falls back to the data:
     the newest write time on the source at the start minus the newest recovered one. Its details carry both, the
     data loss as C(data_loss_s)."
   - "V(dr.phase:<name>): one result per phase with its duration; C(crit) for the phase that failed, with its message;
@@ -95,6 +96,13 @@ options:
     description:
       - End of the backup set the recovery started from, seconds since the epoch. When the recovery replayed no
         transaction and no recovered data timestamp is known, the RPO is the age of this moment.
+    type: float
+  source_archived_at:
+    description:
+      - When the source had last archived a WAL segment, at the start of the drill (C(pg_stat_archiver)), seconds since
+        the epoch. The source keeps running during a drill, so the recovery can replay WAL archived after the start;
+        had the source been lost at the start, the data after its last archived segment would be gone. The RPO is
+        therefore at least the age of this moment at the start (C(details.archive_lag_s)).
     type: float
   recovered_transaction:
     description:
@@ -301,6 +309,17 @@ def evaluate(params: dict[str, Any]) -> dict[str, Any]:
         rpo_details["backup_stop"] = _iso(float(params["backup_stop"]))
         rpo = round(max(0.0, started - float(params["backup_stop"])), 1)
         what = f"age of the recovery point (end of the backup, {rpo_details['backup_stop']}; no transaction was replayed after it)"
+    archived_at = params.get("source_archived_at")
+    if archived_at is not None:
+        # The source keeps running during a drill, so the recovery may replay WAL archived after the start. Had the
+        # source been lost at the start, only the WAL archived by then would exist: its age bounds the loss.
+        lag = round(max(0.0, started - float(archived_at)), 1)
+        rpo_details["source_archived_at"] = _iso(float(archived_at))
+        rpo_details["archive_lag_s"] = lag
+        if rpo is None or lag > rpo:
+            rpo = lag
+            what = (f"age at the start of the drill of the newest WAL the source had archived ({rpo_details['source_archived_at']}; "
+                    "a disaster at the start would have lost what came after it)")
     if rpo is None:
         missing = "the source" if source_newest is None else "the recovered database"
         status = _checks.CRIT if failed else _checks.UNKNOWN
@@ -400,6 +419,7 @@ def main() -> None:
             "recovered_newest": {"type": "float"},
             "recovered_transaction": {"type": "float"},
             "backup_stop": {"type": "float"},
+            "source_archived_at": {"type": "float"},
             "source_counts": {"type": "dict", "default": {}},
             "recovered_counts": {"type": "dict", "default": {}},
             "consistency": {

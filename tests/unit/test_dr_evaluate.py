@@ -124,3 +124,13 @@ def test_without_replay_or_data_the_rpo_is_the_age_of_the_backup_end():
     out = dr_evaluate.evaluate(params(recovered_newest=None, backup_stop=T0 - 1800.0, rpo_target_seconds=3600.0))
     rpo = by_id(out)["dr.rpo"]
     assert out["rpo_seconds"] == 1800.0 and rpo["status"] == "ok" and "end of the backup" in rpo["message"]
+
+
+def test_the_rpo_is_at_least_the_archive_lag_of_the_source_at_the_start():
+    # The recovery replayed WAL archived after the start (transaction newer than the start) ...
+    out = dr_evaluate.evaluate(params(recovered_transaction=T0 + 20.0, source_archived_at=T0 - 25.0))
+    rpo = by_id(out)["dr.rpo"]
+    # ... but a disaster at the start would have lost what was not archived by then.
+    assert out["rpo_seconds"] == 25.0 and rpo["details"]["archive_lag_s"] == 25.0 and "newest WAL" in rpo["message"]
+    # A recovery point older than the archive lag stays the measure.
+    assert dr_evaluate.evaluate(params(recovered_transaction=T0 - 40.0, source_archived_at=T0 - 25.0))["rpo_seconds"] == 40.0
