@@ -22,9 +22,9 @@ description:
   - "V(dr.rpo): age of the newest recovered transaction against the source at the moment the drill started - the start
     of the drill minus the commit time of the last transaction the recovery replayed (O(recovered_transaction)), in
     seconds, and at least the age at the start of the source's last archived WAL (O(source_archived_at)): a disaster
-    at the start would have lost what was not archived yet; C(crit) when it reaches O(rpo_target_seconds). Without a replayed transaction it falls back to the data:
-    the newest write time on the source at the start minus the newest recovered one. Its details carry both, the
-    data loss as C(data_loss_s)."
+    at the start would have lost what was not archived yet; C(crit) when it reaches O(rpo_target_seconds). Without
+    a replayed transaction it falls back to the data - the newest write time on the source at the start minus the
+    newest recovered one. Its details carry both, the data loss as C(data_loss_s)."
   - "V(dr.phase:<name>): one result per phase with its duration; C(crit) for the phase that failed, with its message;
     the phases that never ran because of it are not reported."
   - "V(dr.rows:<table>): row count of each source table on the DR host against the source's count when compared
@@ -287,6 +287,7 @@ def evaluate(params: dict[str, Any]) -> dict[str, Any]:
         results.append(item)
 
     rpo: float | None = None
+    what = ""
     source_newest = params.get("source_newest")
     recovered_newest = params.get("recovered_newest")
     replayed = params.get("recovered_transaction")
