@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -51,3 +52,10 @@ def run_role(tmp_path: Path, role: str, variables: str) -> subprocess.CompletedP
     playbook = tmp_path / "play.yml"
     playbook.write_text(ROLE_PLAY.format(role=role, variables=variables))
     return ansible_playbook("-i", "localhost,", str(playbook), cwd=tmp_path)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for connection-refused cases)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

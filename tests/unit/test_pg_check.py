@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime
 import json
-import socket
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from _runner import ansible_playbook
+from _runner import ansible_playbook, free_port
 
 from ansible_collections.opsbook.stack.plugins.module_utils._checks import ABOVE, Threshold, ThresholdError, merge_thresholds
 from ansible_collections.opsbook.stack.plugins.module_utils._pg import coerce_number, connect_kwargs, error_text, human_bytes, one_line
@@ -242,12 +241,6 @@ PLAY = """\
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _system_python_lacks_psycopg() -> bool:
     import subprocess
 
@@ -257,7 +250,7 @@ def _system_python_lacks_psycopg() -> bool:
 
 def test_end_to_end_on_localhost(tmp_path: Path) -> None:
     venv_python = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "python"
-    (tmp_path / "play.yml").write_text(PLAY.format(venv_python=venv_python, port=_free_port()))
+    (tmp_path / "play.yml").write_text(PLAY.format(venv_python=venv_python, port=free_port()))
     run = ansible_playbook(
         "-i", "localhost,", str(tmp_path / "play.yml"), cwd=tmp_path, extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
     )

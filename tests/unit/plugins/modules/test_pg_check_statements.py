@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import importlib
 import json
-import socket
 import sys
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from ansible_collections.opsbook.stack.plugins.modules.pg_check import (
 # tests/unit/_runner.py: ansible-playbook with the checkout on the collections path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 ansible_playbook = importlib.import_module("_runner").ansible_playbook
+free_port = importlib.import_module("_runner").free_port
 
 UTC = datetime.timezone.utc
 NOW = datetime.datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
@@ -281,15 +281,9 @@ PLAY = """\
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_options_end_to_end_on_localhost(tmp_path: Path) -> None:
     venv_python = Path(__file__).resolve().parents[4] / ".venv" / "bin" / "python"
-    (tmp_path / "play.yml").write_text(PLAY.format(venv_python=venv_python, port=_free_port()))
+    (tmp_path / "play.yml").write_text(PLAY.format(venv_python=venv_python, port=free_port()))
     run = ansible_playbook("-i", "localhost,", str(tmp_path / "play.yml"), cwd=tmp_path,
                            extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
     assert run.returncode == 0, run.stdout + run.stderr

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
 import json
-import os
-import socket
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,8 @@ from ansible_collections.opsbook.stack.plugins.modules import pg_maintenance
 MIB = 1024 * 1024
 ROOT = Path(__file__).resolve().parents[4]
 VENV_BIN = ROOT / ".venv" / "bin"
+# tests/unit/_runner.py: ansible-playbook with the checkout on the collections path, and a free port.
+RUNNER = importlib.import_module("_runner")
 
 
 # -- the bloat formula --------------------------------------------------------
@@ -238,28 +238,10 @@ PLAY = """\
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_end_to_end_on_localhost(tmp_path: Path) -> None:
-    (tmp_path / "play.yml").write_text(PLAY.format(venv_python=VENV_BIN / "python", port=_free_port()))
-    env = dict(os.environ)
-    env.update(
-        PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"),
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_LOCALHOST_WARNING="false",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-    )
-    run = subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(tmp_path / "play.yml")],
-        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=120, check=False,
-    )
+    (tmp_path / "play.yml").write_text(PLAY.format(venv_python=VENV_BIN / "python", port=RUNNER.free_port()))
+    run = RUNNER.ansible_playbook("-i", "localhost,", str(tmp_path / "play.yml"), cwd=tmp_path,
+                                  extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
     assert run.returncode == 0, run.stdout + run.stderr
     tasks = json.JSONDecoder().raw_decode(run.stdout)[0]["plays"][0]["tasks"]
     refused, checked, bad = (t["hosts"]["localhost"] for t in tasks)
