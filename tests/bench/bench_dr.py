@@ -162,12 +162,12 @@ def run(a: argparse.Namespace) -> int:
         log(f"  restore tests: {json.dumps({k: v['seconds'] for k, v in res['restore_tests'].items()})}")
         log(f"  {a.settle} s of app traffic before the drill")
         time.sleep(a.settle)
-        secs, report, output = playbook("dr_drill", "-e", f"dr_rto_target_minutes={TARGETS['rto_s'] / 60}",
-                                        "-e", f"dr_rpo_target_minutes={TARGETS['rpo_s'] / 60}", check=False)
+        secs, report, _output = playbook("dr_drill", "-e", f"dr_rto_target_minutes={TARGETS['rto_s'] / 60}",
+                                         "-e", f"dr_rpo_target_minutes={TARGETS['rpo_s'] / 60}", check=False)
         found = checks(report)
         rto, rpo = found.get("dr.rto", {}), found.get("dr.rpo", {})
         res["drill"] = {
-            "playbook_s": secs, "passed": "The DR drill passed" in output,
+            "playbook_s": secs, "passed": bool(found) and not any(item["status"] == "crit" for item in found.values()),
             "rto_s": rto.get("value"), "rto_status": rto.get("status"),
             "rpo_s": rpo.get("value"), "rpo_status": rpo.get("status"), "rpo_message": rpo.get("message"),
             "data_loss_s": (rpo.get("details") or {}).get("data_loss_s"),
@@ -203,7 +203,8 @@ def render(res: dict) -> str:
         "| what | measured | target | |",
         "|---|---|---|---|",
         f"| DR drill RTO (start to a healthy app on a fresh host) | {d['rto_s']} s | < {TARGETS['rto_s']} s | {'met' if rto_ok else '**missed**'} |",
-        f"| DR drill RPO (age of the newest recovered transaction at the start) | {d['rpo_s']} s | < {TARGETS['rpo_s']} s | "
+        f"| DR drill RPO (age at the start of the newest recovered transaction, at least the source's archive lag) | {d['rpo_s']} s | "
+        f"< {TARGETS['rpo_s']} s | "
         f"{'met' if rpo_ok else '**missed**'} |",
         f"| data loss (newest write on the source at the start minus the newest recovered one) | {d['data_loss_s']} s | | |",
     ]
@@ -226,7 +227,9 @@ def render(res: dict) -> str:
         "--tags checklist_restore` (opsbook.stack.restore_test: scratch database / scratch cluster, amcheck, removal); "
         "the drill is `dr_drill.yml` with `dr_rto_target_minutes=5 dr_rpo_target_minutes=1`, from creating the DR "
         "container to a healthy app. The provision phase installs PostgreSQL, Redis and pgBackRest from the apt cache; "
-        "the app phase installs the app's venv from PyPI.", "", END,
+        "the app phase installs the app's venv from PyPI. The load average is the whole machine's: a run beside other "
+        "work is slower (an earlier run of this benchmark beside `make test`, load 4.6-5.3, took RTO 348 s: provision "
+        "171 s, restore 58 s, app 118 s).", "", END,
     ]
     return "\n".join(lines) + "\n"
 
