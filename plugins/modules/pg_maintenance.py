@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: pg_maintenance
 short_description: Monthly PostgreSQL maintenance (ANALYZE, REINDEX CONCURRENTLY of bloated indexes) with a report
-version_added: 0.4.0
+version_added: 0.5.0
 author: opsbook.stack contributors (!UNKNOWN)
 description:
   - Measures, per database, which tables need C(ANALYZE) and how bloated each btree index is, and with O(apply=true)
