@@ -13,12 +13,13 @@ author: opsbook.stack contributors (!UNKNOWN)
 description:
   - Collects every task result that carries a C(checks) list (the result contract of the opsbook.stack check modules,
     for example M(opsbook.stack.http_check)), per host, including the items of looped tasks.
-  - A failed check module task (bad options, missing library) becomes an C(unknown) result C(<family>.module) for that
-    host (C(http_check) gives C(http.module)) with the failure message. An unreachable host becomes a C(crit) result
+  - A failed check module task (bad options, a refused request, missing library) becomes an C(unknown) result
+    C(<family>.module) for that host (C(http_check) gives C(http.module), C(restore_test) C(restore.module),
+    C(pg_maintenance) C(pg_maintenance.module), C(dr_evaluate) C(dr.module)) with the failure message. An unreachable host becomes a C(crit) result
     C(host.reachable) with the reason, and so does a failed M(ansible.builtin.ping) (the checklists start with one as
     a connection probe; with pipelining, some connections report a host they cannot reach as a failed task).
-    Skipped tasks add nothing. Failures of other modules whose name does not end in C(_check) are left to the normal
-    Ansible output.
+    Skipped tasks add nothing. Failures of other modules (not one of the collection's check modules and not named
+    C(*_check)) are left to the normal Ansible output.
   - When a check id appears twice for a host, both are kept; the second gets the suffix C(#2) (C(#3), ...) and its
     C(details.duplicate) says so.
   - At the end of the playbook it writes one folder per run, C(<report_dir>/<checklist>-<UTC yyyymmddTHHMMSSZ>/),

@@ -11,23 +11,13 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.opsbook.stack.plugins.module_utils._checks import RANK, STATUSES, summarize
-
-_FAMILY_BY_MODULE = {
-    "http_check": "http",
-    "pg_check": "pg",
-    "redis_check": "redis",
-    "host_check": "host",
-    "log_check": "log",
-    "tls_check": "tls",
-}
+from ansible_collections.opsbook.stack.plugins.module_utils._checks import RANK, STATUSES, module_family, summarize
 
 
 def _module_family(result: Mapping[str, Any]) -> str:
     invocation = result.get("invocation") or {}
     name = str(invocation.get("module_name") or result.get("_ansible_module_name") or "")
-    short = name.rsplit(".", 1)[-1]
-    return _FAMILY_BY_MODULE.get(short, "check")
+    return module_family(name) or "check"
 
 
 def _from_one(result: Any) -> list[dict[str, Any]]:

@@ -48,6 +48,38 @@ DIRECTIONS: tuple[str, ...] = (ABOVE, BELOW)
 
 CHECK_ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9_]+(:.+)?$")
 
+# Every module of the collection that returns results in this contract, with the
+# family of its check ids. The report callback and the check_results filter turn
+# a failure of one of these (bad options, a refused request, a missing library)
+# into an `unknown` result `<family>.module`, so it shows in the report and the gate.
+CHECK_MODULES: dict[str, str] = {
+    "host_check": "host",
+    "pg_check": "pg",
+    "redis_check": "redis",
+    "http_check": "http",
+    "log_check": "log",
+    "tls_check": "tls",
+    "backup_check": "backup",
+    "security_check": "security",
+    "restore_test": "restore",
+    "pg_maintenance": "pg_maintenance",
+    "dr_evaluate": "dr",
+}
+
+
+def module_family(action: str) -> str | None:
+    """Family of a contract module's check ids (``opsbook.stack.restore_test`` -> ``restore``).
+
+    Modules of the collection come from CHECK_MODULES; any other module named ``*_check`` (a site's own check module)
+    gets its name without the suffix. None for every other module.
+    """
+    short = (action or "").rsplit(".", 1)[-1]
+    if short in CHECK_MODULES:
+        return CHECK_MODULES[short]
+    if short.endswith("_check"):
+        return short[: -len("_check")]
+    return None
+
 
 class ThresholdError(ValueError):
     """Thresholds that make no sense (bad type, unknown key, warn beyond crit)."""

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.opsbook.stack.plugins.module_utils._checks import CODE, CRIT, OK, RANK, STATUSES, UNKNOWN, WARN, summarize
+from ansible_collections.opsbook.stack.plugins.module_utils._checks import CODE, CRIT, OK, RANK, STATUSES, UNKNOWN, WARN, module_family, summarize
 
 FORMAT_VERSION = 1
 ALL_FORMATS: tuple[str, ...] = ("console", "json", "markdown", "html", "junit", "prometheus")
@@ -132,10 +132,9 @@ def is_check_list(value: Any) -> bool:
 
 
 def family_of(action: str) -> str:
-    """``opsbook.stack.http_check`` -> ``http``; any other module -> its sanitised short name."""
-    short = (action or "").rsplit(".", 1)[-1]
-    if short.endswith("_check"):
-        short = short[: -len("_check")]
+    """``opsbook.stack.http_check`` -> ``http``, ``opsbook.stack.restore_test`` -> ``restore`` (CHECK_MODULES);
+    any other module -> its sanitised short name."""
+    short = module_family(action) or (action or "").rsplit(".", 1)[-1]
     family = re.sub(r"[^a-z0-9_]", "_", short.lower()).strip("_")
     if not family or not family[0].isalpha():
         family = f"m_{family}" if family else "unknown"
@@ -143,7 +142,8 @@ def family_of(action: str) -> str:
 
 
 def is_check_module(action: str) -> bool:
-    return (action or "").rsplit(".", 1)[-1].endswith("_check")
+    """A module that speaks the result contract: the collection's (CHECK_MODULES) or any ``*_check``."""
+    return module_family(action) is not None
 
 
 @dataclass

@@ -47,6 +47,12 @@ def test_a_module_result_with_its_own_results_list_is_not_a_loop() -> None:
     assert check_gate(found, "crit")["passed"] is False
 
 
+def test_a_failed_collection_module_gets_its_own_family() -> None:
+    found = check_results([{"failed": True, "msg": "refusing to restore into /var/lib/postgresql/15/main",
+                            "invocation": {"module_name": "opsbook.stack.restore_test"}}])
+    assert [item["check"] for item in found] == ["restore.module"] and found[0]["status"] == "unknown"
+
+
 def test_rejects_a_string() -> None:
     with pytest.raises(AnsibleFilterError, match="list of registered results"):
         check_results("oops")

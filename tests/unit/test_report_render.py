@@ -88,11 +88,27 @@ def test_loop_results_failures_skips_and_duplicates() -> None:
         ("pg_check", "pg"),
         ("ansible.legacy.redis_check", "redis"),
         ("opsbook.stack.tls_check", "tls"),
+        ("opsbook.stack.restore_test", "restore"),
+        ("opsbook.stack.pg_maintenance", "pg_maintenance"),
+        ("opsbook.stack.dr_evaluate", "dr"),
+        ("site.local.disk_check", "disk"),
         ("weird-Name", "weird_name"),
     ],
 )
 def test_family_of(action: str, family: str) -> None:
     assert _report.family_of(action) == family
+
+
+def test_a_refused_restore_test_is_an_unknown_result_in_the_report() -> None:
+    """restore_test fails (exit 2 of the tool) on a refused request; the monthly checklist ignores the error so the
+    other checks still run, and the report must still show it."""
+    collector = _report.Collector()
+    collector.add_result("db1", "opsbook.stack.restore_test", "Test-restore",
+                         {"failed": True, "msg": "not enough space in /var/lib/opsbook/restore-test"}, True)
+    collector.add_result("db1", "ansible.builtin.command", "Other", {"failed": True, "msg": "x"}, True)
+    checks = collector.hosts["db1"].checks
+    assert [c["check"] for c in checks] == ["restore.module"]
+    assert checks[0]["status"] == "unknown" and "not enough space" in checks[0]["message"]
 
 
 def test_malformed_check_is_normalised() -> None:

@@ -266,6 +266,7 @@ PLAY = """\
         baseline:
           pg.database_size:appdb: {{value: 1000, at: "2026-10-26T06:00:00Z"}}
       register: refused
+    # The next two must fail (bad options); ignore_errors keeps the play going and the test asserts each failure.
     - name: Bad baseline entry
       opsbook.stack.pg_check:
         checks: [database_growth]

@@ -230,6 +230,7 @@ PLAY = """\
         apply: true
       check_mode: true
       register: checked
+    # Must fail (bad option); ignore_errors keeps the play going and the test asserts the failure and its message.
     - name: Threshold out of range
       opsbook.stack.pg_maintenance:
         bloat_threshold_pct: 130
