@@ -547,49 +547,29 @@ def statements_results(
     hint = "" if sees_all else STATEMENTS_HINT
     top_mean = [dict(row, query=one_line_query(row.get("query"))) for row in by_mean]
     top_total = [dict(row, query=one_line_query(row.get("query"))) for row in by_total]
+    total_details = dict(common, top=top_total)
+    if top_total and common["all_total_s"]:
+        total_details["share_pct"] = round(100.0 * top_total[0]["total_s"] / common["all_total_s"], 1)
     out: list[CheckResult] = []
-
-    details = dict(common, min_calls=min_calls, frequent=info.get("frequent"), top=top_mean)
-    if top_mean:
-        worst_row = top_mean[0]
-        label = (
-            f"highest mean execution time of a statement ({_excerpt(worst_row)!r} in {worst_row.get('database')}, "
-            f"{worst_row.get('calls')} calls{period})"
-        )
-        res = evaluate("pg.statements_mean", worst_row["mean_ms"], thresholds["statement_mean_ms"], unit="ms", label=label, details=details)
-    else:
-        res = result(
-            "pg.statements_mean",
-            OK,
-            f"no statement was called {min_calls} or more times{period or ' since the statistics were reset'}",
-            unit="ms",
-            threshold=thresholds["statement_mean_ms"],
-            details=details,
-        )
-    res.message += hint
-    out.append(res)
-
-    details = dict(common, top=top_total)
-    if top_total:
-        worst_row = top_total[0]
-        if common["all_total_s"]:
-            details["share_pct"] = round(100.0 * worst_row["total_s"] / common["all_total_s"], 1)
-        label = (
-            f"highest total execution time of a statement ({_excerpt(worst_row)!r} in {worst_row.get('database')}, "
-            f"{worst_row.get('calls')} calls{period})"
-        )
-        res = evaluate("pg.statements_total", worst_row["total_s"], thresholds["statement_total_seconds"], unit="s", label=label, details=details)
-    else:
-        res = result(
-            "pg.statements_total",
-            OK,
-            f"no statements recorded{period or ' since the statistics were reset'}",
-            unit="s",
-            threshold=thresholds["statement_total_seconds"],
-            details=details,
-        )
-    res.message += hint
-    out.append(res)
+    for check, top, field, threshold, unit, details, nothing in (
+        ("pg.statements_mean", top_mean, "mean_ms", "statement_mean_ms", "ms",
+         dict(common, min_calls=min_calls, frequent=info.get("frequent"), top=top_mean),
+         f"no statement was called {min_calls} or more times"),
+        ("pg.statements_total", top_total, "total_s", "statement_total_seconds", "s", total_details, "no statements recorded"),
+    ):
+        kind = "mean" if field == "mean_ms" else "total"
+        if top:
+            worst_row = top[0]
+            label = (
+                f"highest {kind} execution time of a statement ({_excerpt(worst_row)!r} in {worst_row.get('database')}, "
+                f"{worst_row.get('calls')} calls{period})"
+            )
+            res = evaluate(check, worst_row[field], thresholds[threshold], unit=unit, label=label, details=details)
+        else:
+            res = result(check, OK, f"{nothing}{period or ' since the statistics were reset'}", unit=unit,
+                         threshold=thresholds[threshold], details=details)
+        res.message += hint
+        out.append(res)
     return out
 
 

@@ -30,13 +30,14 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench_backup import loadavg, machine_info  # same directory: the machine facts every benchmark records
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "tests" / "bench"
@@ -111,16 +112,6 @@ def psql(sql: str, db: str = "appdb") -> str:
     return sh(["docker", "exec", DB_HOST, "runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", db, "-c", sql]).stdout.strip()
 
 
-def loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "")
-    mem = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), 0)
-    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem / 1048576, 1), "kernel": platform.release()}
-
-
 def down() -> None:
     if INVENTORY.exists():
         playbook("sandbox", "-e", "sandbox_state=absent", check=False)
@@ -131,7 +122,7 @@ def down() -> None:
 def run(a: argparse.Namespace) -> int:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     res: dict = {"schema": 1, "debian": a.debian, "started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                 "machine": machine(), "load_start": loadavg(), "targets": TARGETS, "scale": a.scale,
+                 "machine": machine_info(), "load_start": loadavg(), "targets": TARGETS, "scale": a.scale,
                  "results_file": f"dr-{a.debian}-{stamp}.json"}
     t0 = time.monotonic()
     WORK.mkdir(parents=True, exist_ok=True)
@@ -196,8 +187,8 @@ def render(res: dict) -> str:
         BEGIN, "",
         f"## Restore tests and the DR drill on {res['debian']} (issue 5)", "",
         f"Measured {res['started']} by `make bench-dr DEBIAN={res['debian']}` (tests/bench/bench_dr.py), results "
-        f"`tests/bench/results/{res['results_file']}`. Machine: {res['machine']['cpus']} CPUs ({res['machine']['cpu']}), "
-        f"{res['machine']['memory_gib']} GiB; load average {res['load_start']} at the start, {res['load_end']} at the end. "
+        f"`tests/bench/results/{res['results_file']}`. Machine: {res['machine']['nproc']} CPUs ({res['machine']['cpu']}), "
+        f"{res['machine']['ram_gib']} GiB; load average {res['load_start']} at the start, {res['load_end']} at the end. "
         f"PostgreSQL {res['versions']['postgresql']}, {res['versions']['pgbackrest']}. appdb: "
         f"{res['db_bytes'] / 1e9:.2f} GB (pgbench scale {res['scale']} next to the app's tables, the app ingesting all along).", "",
         "| what | measured | target | |",
