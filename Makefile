@@ -156,3 +156,8 @@ build: venv ## build the collection tarball into build/ and prove it installs
 
 clean: ## remove venv, caches and build output (not the sandbox)
 	rm -rf $(VENV) .cache build tests/output
+
+.PHONY: integration-local duplicates
+
+integration-local: venv collection ## pytest tests/integration/local: ansible-playbook runs on localhost (no containers)
+	cd $(ROOT) && PYTHONPATH=$(COLLECTIONS) $(BIN)/pytest -q tests/integration/local

@@ -21,7 +21,7 @@ that have backups keep their newest backup) and ``max_age_days`` (a backup older
 than that is removed unless protected; given alone: keep everything within it).
 Values are ints >= 0 or None.
 
-Invariants of :func:`select` (property-tested in tests/unit/test_gfs.py):
+Invariants of :func:`select` (property-tested in tests/unit/plugins/module_utils/test_gfs.py):
 
 * ``keep`` and ``remove`` partition the input ids;
 * unidentified backups are kept;

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import json
-from pathlib import Path
 
 import pytest
 import yaml
@@ -23,10 +20,6 @@ from ansible_collections.opsbook.stack.plugins.module_utils._maintenance import 
 from ansible_collections.opsbook.stack.plugins.modules import pg_maintenance
 
 MIB = 1024 * 1024
-ROOT = Path(__file__).resolve().parents[4]
-VENV_BIN = ROOT / ".venv" / "bin"
-# tests/unit/_runner.py: ansible-playbook with the checkout on the collections path, and a free port.
-RUNNER = importlib.import_module("_runner")
 
 
 # -- the bloat formula --------------------------------------------------------
@@ -202,60 +195,3 @@ def test_argument_spec_matches_documentation():
         assert entry.get("default") == spec[name].get("default"), name
     # The connection options come from the shared spec (doc fragment pg_connection).
     assert spec["login_password"]["no_log"] is True and spec["login_port"]["aliases"] == ["port"]
-
-
-# -- end to end through ansible, no server needed --------------------------------
-
-PLAY = """\
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: {venv_python}
-  tasks:
-    - name: Refused connection, apply asked
-      opsbook.stack.pg_maintenance:
-        login_host: 127.0.0.1
-        login_port: {port}
-        login_password: Hunter2-not-echoed
-        connect_timeout: 2
-        databases: [appdb]
-        apply: true
-      register: refused
-    - name: Same in check mode
-      opsbook.stack.pg_maintenance:
-        login_host: 127.0.0.1
-        login_port: {port}
-        connect_timeout: 2
-        apply: true
-      check_mode: true
-      register: checked
-    # Must fail (bad option); ignore_errors keeps the play going and the test asserts the failure and its message.
-    - name: Threshold out of range
-      opsbook.stack.pg_maintenance:
-        bloat_threshold_pct: 130
-      register: bad
-      ignore_errors: true
-"""
-
-
-def test_end_to_end_on_localhost(tmp_path: Path) -> None:
-    (tmp_path / "play.yml").write_text(PLAY.format(venv_python=VENV_BIN / "python", port=RUNNER.free_port()))
-    run = RUNNER.ansible_playbook("-i", "localhost,", str(tmp_path / "play.yml"), cwd=tmp_path,
-                                  extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
-    assert run.returncode == 0, run.stdout + run.stderr
-    tasks = json.JSONDecoder().raw_decode(run.stdout)[0]["plays"][0]["tasks"]
-    refused, checked, bad = (t["hosts"]["localhost"] for t in tasks)
-
-    assert refused["changed"] is False and refused["mode"] == "apply"
-    assert [c["check"] for c in refused["checks"]] == [
-        "pg_maintenance.analyze:appdb", "pg_maintenance.bloat:appdb", "pg_maintenance.reindex:appdb"]
-    assert all(c["status"] == "unknown" and "cannot connect to database appdb" in c["message"] for c in refused["checks"])
-    assert refused["reclaimed_bytes"] == 0 and refused["reindexed"] == [] and refused["analyzed"] == []
-    assert set(refused["checks"][0]) == {"check", "status", "value", "warn", "crit", "unit", "message", "details"}
-
-    assert checked["changed"] is False and checked["mode"] == "check_mode"
-    assert checked["checks"][0]["check"] == "pg_maintenance.databases" and checked["checks"][0]["status"] == "unknown"
-
-    assert bad["failed"] is True and "bloat_threshold_pct must be between 0 and 100, got 130" in bad["msg"]
-    assert "Hunter2" not in run.stdout + run.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from _runner import run_role
+from helpers import run_role
 
 
 @pytest.mark.parametrize(

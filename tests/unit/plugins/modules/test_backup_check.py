@@ -1,46 +1,22 @@
-"""opsbook.stack.backup_check: records, manifests, pgBackRest output, evaluation, end to end."""
+"""opsbook.stack.backup_check in-process: records, manifests, pgBackRest output, evaluation."""
 
 from __future__ import annotations
 
 import datetime
-import hashlib
-import json
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
-from _runner import VENV_BIN, ansible_playbook
+from helpers.backups import NOW, at, make_artifact, record, write_records
 
 from ansible_collections.opsbook.stack.plugins.module_utils import _backup
-from ansible_collections.opsbook.stack.plugins.module_utils._checks import CHECK_ID_RE, Threshold, ThresholdError
+from ansible_collections.opsbook.stack.plugins.module_utils._checks import Threshold, ThresholdError
 from ansible_collections.opsbook.stack.plugins.module_utils._host import FsUsage
 from ansible_collections.opsbook.stack.plugins.modules import backup_check as bc
 
 UTC = datetime.timezone.utc
-NOW = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 SHRINK = Threshold(20, 50, "above")
 WAL = Threshold(45, 60, "above")
-
-
-def at(hours_ago: float) -> str:
-    text = _backup.iso(NOW - datetime.timedelta(hours=hours_ago))
-    assert text is not None
-    return text
-
-
-def record(kind: str, ended_hours_ago: float, status: str = "ok", *, target: str | None = None, size: int | None = 1000,
-           path: str | None = None, message: str = "", pid: int | None = None, duration_h: float = 0.1) -> dict[str, Any]:
-    start = NOW - datetime.timedelta(hours=ended_hours_ago + duration_h)
-    stamp = start.strftime("%Y%m%dT%H%M%SZ")
-    rid = f"{stamp}-{kind}{'-' + target if target else ''}"
-    return {
-        "schema": 1, "id": rid, "host": "db1", "kind": kind, "target": target, "status": status, "pid": pid,
-        "trigger": "timer", "start": _backup.iso(start), "end": None if status == "running" else at(ended_hours_ago),
-        "duration_s": duration_h * 3600, "size_bytes": size, "path": path,
-        "checksum_status": "verified" if status == "ok" else "not_applicable", "verified_at": None,
-        "message": message, "pgbackrest": None, "details": {},
-    }
 
 
 def parsed(*items: dict[str, Any]) -> list[_backup.Record]:
@@ -52,12 +28,6 @@ def schedule(kind: str, target: str | None = None, warn: float | None = None, cr
 
 
 # ------------------------------------------------------------------ records
-
-
-def write_records(root: Path, items: list[dict[str, Any]]) -> None:
-    (root / "records").mkdir(parents=True, exist_ok=True)
-    for item in items:
-        (root / "records" / f"{item['id']}.json").write_text(json.dumps(item))
 
 
 def test_read_records_reports_bad_files_and_resolves_running(tmp_path):
@@ -118,25 +88,12 @@ def test_newest_ok_per_kind_and_target():
 # ------------------------------------------------------------------ manifests (real files)
 
 
-def make_backup(directory: Path, files: dict[str, bytes]) -> dict[str, Any]:
-    directory.mkdir(parents=True)
-    entries = []
-    for name, content in files.items():
-        (directory / name).parent.mkdir(parents=True, exist_ok=True)
-        (directory / name).write_bytes(content)
-        entries.append({"path": name, "size": len(content), "sha256": hashlib.sha256(content).hexdigest()})
-    manifest = {"schema": 1, "id": directory.name, "kind": "logical", "files": entries,
-                "total_size": sum(len(c) for c in files.values()), "missing": []}
-    (directory / "manifest.json").write_text(json.dumps(manifest))
-    return manifest
-
-
 FILES = {"toc.dat": b"T" * 300, "3456.dat.zst": b"Z" * 12345, "3457.dat.zst": b"y" * 10, "sub/x.dat": b"abc"}
 
 
 def test_manifest_verifies_then_names_corrupt_truncated_and_missing_files(tmp_path):
     directory = tmp_path / "logical" / "appdb" / "20261126T071500Z"
-    make_backup(directory, FILES)
+    make_artifact(directory, FILES)
     (directory / "unlisted.tmp").write_text("extra files are fine")
     assert _backup.verify_manifest(str(directory))[0] == []
     data = bytearray((directory / "toc.dat").read_bytes())
@@ -162,7 +119,7 @@ def test_manifest_missing_invalid_and_unsafe(tmp_path):
 
 def test_checksums_result_is_crit_and_names_the_files(tmp_path):
     directory = tmp_path / "20261126T071500Z"
-    make_backup(directory, FILES)
+    make_artifact(directory, FILES)
     (directory / "3457.dat.zst").write_bytes(b"y" * 9)
     newest = parsed(record("logical", 2, target="appdb", path=str(directory)))[0]
     problems, manifest = _backup.verify_manifest(str(directory))
@@ -410,92 +367,3 @@ def test_collect_with_fake_commands(tmp_path):
     missing = bc.collect(params(backup_root=str(tmp_path), pgbackrest=True, checks=["pgbackrest_info"]), ["pgbackrest_info"],
                          bc.default_thresholds(60), run, lambda name: None, now=NOW)
     assert missing[0].status == "unknown" and "set pgbackrest: false" in missing[0].message
-
-
-# ------------------------------------------------------------------ end to end through ansible
-
-PLAY = """\
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  tasks:
-    - opsbook.stack.backup_check:
-        backup_root: {root}
-        pgbackrest: false
-        schedules:
-          - kind: logical
-            target: appdb
-          - kind: config
-          - kind: redis
-    - opsbook.stack.backup_check:
-        backup_root: {root}
-        pgbackrest: false
-        thresholds:
-          shrink_pct: {{warn: 60, crit: 50}}
-      ignore_errors: true
-    - opsbook.stack.backup_check:
-        backup_root: {root}
-        pgbackrest: false
-        schedules: [{{kind: tape}}]
-      ignore_errors: true
-"""
-
-
-def test_module_end_to_end_via_ansible(tmp_path):
-    root = tmp_path / "backups"
-    now = datetime.datetime.now(UTC).replace(microsecond=0)
-    items = []
-    runs = (("logical", "appdb", 26, 9000), ("logical", "appdb", 2, 12683), ("config", None, 3, 33), ("redis", None, 1, 5))
-    for kind, target, hours, size in runs:
-        start = now - datetime.timedelta(hours=hours)
-        stamp = start.strftime("%Y%m%dT%H%M%SZ")
-        directory = root / kind / (target or "") / stamp if target else root / kind / stamp
-        files = {"toc.dat": b"t" * 338, "3456.dat.zst": b"z" * 12345} if kind == "logical" else {"f.conf": b"c" * 33}
-        make_backup(directory, files)
-        item = record(kind, 0, target=target, size=size, path=str(directory))
-        item.update(id=f"{stamp}-{kind}{'-' + target if target else ''}", start=_backup.iso(start),
-                    end=_backup.iso(start + datetime.timedelta(seconds=9)))
-        items.append(item)
-    write_records(root, items)
-    (root / "records" / "garbage.json").write_text("{not json")
-    newest_logical = Path(items[1]["path"])
-    data = bytearray((newest_logical / "toc.dat").read_bytes())
-    data[0] ^= 0xFF
-    (newest_logical / "toc.dat").write_bytes(bytes(data))
-    (newest_logical / "3456.dat.zst").write_bytes(b"")
-    (Path(items[3]["path"]) / "manifest.json").unlink()
-
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(PLAY.format(root=root))
-    proc = ansible_playbook(
-        "-i", "localhost,", "-e", f"ansible_python_interpreter={VENV_BIN / 'python'}", str(playbook),
-        cwd=tmp_path, extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    tasks = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{"):])[0]["plays"][0]["tasks"]
-    out = tasks[0]["hosts"]["localhost"]
-    assert out["changed"] is False and not out.get("failed")
-    by_id = {item["check"]: item for item in out["checks"]}
-    assert list(by_id) == [
-        "backup.records",
-        "backup.age:logical.appdb", "backup.last_run:logical.appdb", "backup.size:logical.appdb", "backup.checksums:logical.appdb",
-        "backup.age:config", "backup.last_run:config", "backup.size:config", "backup.checksums:config",
-        "backup.age:redis", "backup.last_run:redis", "backup.size:redis", "backup.checksums:redis",
-        "backup.space", "backup.space_days",
-    ]
-    for item in out["checks"]:
-        assert CHECK_ID_RE.match(item["check"])
-        assert set(item) == {"check", "status", "value", "warn", "crit", "unit", "message", "details"}
-    assert by_id["backup.records"]["status"] == "warn" and "records/garbage.json: invalid JSON" in by_id["backup.records"]["message"]
-    assert by_id["backup.age:logical.appdb"]["status"] == "ok" and by_id["backup.age:logical.appdb"]["value"] == pytest.approx(2, abs=0.1)
-    assert by_id["backup.size:logical.appdb"]["status"] == "ok" and "larger" in by_id["backup.size:logical.appdb"]["message"]
-    checksums = by_id["backup.checksums:logical.appdb"]
-    assert checksums["status"] == "crit"
-    assert "toc.dat: sha256 mismatch; 3456.dat.zst: size 0 != 12345" in checksums["message"]
-    assert by_id["backup.checksums:config"]["status"] == "ok"
-    assert by_id["backup.checksums:redis"]["status"] == "crit" and "manifest.json is missing" in by_id["backup.checksums:redis"]["message"]
-    assert by_id["backup.size:redis"]["message"].startswith("first redis backup")
-    assert out["summary"]["crit"] == 2 and out["summary"]["worst"] == "crit"
-    assert "threshold 'shrink_pct': warn 60 is beyond crit 50" in tasks[1]["hosts"]["localhost"]["msg"]
-    bad_kind = tasks[2]["hosts"]["localhost"]["msg"]
-    assert "kind" in bad_kind and "tape" in bad_kind

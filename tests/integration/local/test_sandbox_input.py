@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from _runner import ansible_playbook
+from helpers import ansible_playbook
 
 
 def _sandbox(*extra: str, docker_host: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -1,6 +1,6 @@
 """The redis role's argument spec rejects bad input before any task runs."""
 
-from _runner import run_role
+from helpers import run_role
 
 
 def test_bad_input_is_rejected(tmp_path):

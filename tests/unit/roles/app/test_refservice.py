@@ -8,13 +8,12 @@ import random
 import sys
 import tomllib
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import yaml
+from helpers import ROOT
 
 sys.dont_write_bytecode = True  # keep roles/app/files free of __pycache__
-ROOT = Path(__file__).resolve().parents[2]
 SERVICE = ROOT / "roles" / "app" / "files" / "refservice"
 sys.path.insert(0, str(SERVICE / "src"))
 

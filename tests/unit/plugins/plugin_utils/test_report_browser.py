@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import ROOT
 
 from ansible_collections.opsbook.stack.plugins.module_utils._checks import unknown
 from ansible_collections.opsbook.stack.plugins.plugin_utils import _report
@@ -27,7 +28,7 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-OUTPUT = Path(__file__).resolve().parents[1] / "output" / "report_browser"
+OUTPUT = ROOT / "tests" / "output" / "report_browser"
 COLOURS = {
     "ok": "rgb(26, 127, 55)",
     "warn": "rgb(242, 199, 68)",

@@ -3,131 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import http.server
-import ipaddress
 import json
-import socket
 import ssl
-import sys
-import threading
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
-from _runner import ansible_playbook
+from helpers import free_port
+from helpers.tls import make_cert
+from helpers.web import serve
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ansible_collections.opsbook.stack.plugins.module_utils import _checks, _http
 from ansible_collections.opsbook.stack.plugins.modules import http_check
 
 UTC = dt.timezone.utc
-NOW = dt.datetime.now(UTC)
-
-
-def iso(moment: dt.datetime) -> str:
-    return moment.isoformat()
-
-
-HEALTHY = {
-    "status": "healthy",
-    "database": {"ok": True, "latency_ms": 1.2},
-    "redis": {"ok": True, "latency_ms": 0.4},
-    "scheduler": {"running": True, "expected": True, "last_heartbeat": iso(NOW)},
-    "checked_at": NOW.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-    "jobs": [{"name": "ingest", "state": "success"}],
-}
-DEGRADED = {
-    "status": "degraded",
-    "database": {"ok": True},
-    "redis": {"ok": True},
-    "scheduler": {"running": False, "expected": True, "last_heartbeat": None},
-    "checked_at": iso(NOW),
-}
-STATUS_API = {
-    "latest_data_timestamp": (NOW - dt.timedelta(hours=2)).replace(tzinfo=None).isoformat(),
-    "stale_timestamp": (NOW - dt.timedelta(hours=30)).astimezone(dt.timezone(dt.timedelta(hours=2))).isoformat(),
-    "epoch": time.time() - 600,
-    "validation_rate_pct": 97.5,
-    "rate_as_text": "97.5",
-    "gaps_flagged": 3,
-    "garbage_time": "yesterday-ish",
-    "version": "1.2.0",
-}
-
-# path -> (status, content type, body, delay seconds)
-ROUTES: dict[str, tuple[int, str, bytes, float]] = {
-    "/health": (200, "application/json", json.dumps(HEALTHY).encode(), 0),
-    "/degraded": (503, "application/json", json.dumps(DEGRADED).encode(), 0),
-    "/api/v1/status": (200, "application/json; charset=utf-8", json.dumps(STATUS_API).encode(), 0),
-    "/html": (200, "text/html", b"<!DOCTYPE html>\n<html><body>It works, but this is no JSON at all</body></html>", 0),
-    "/empty": (204, "text/plain", b"", 0),
-    "/slow": (200, "application/json", b'{"ok": true}', 0.3),
-    "/slower": (200, "application/json", b'{"ok": true}', 1.5),
-}
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-        status, ctype, body, delay = ROUTES.get(self.path, (404, "text/plain", b"not found", 0))
-        if self.headers.get("X-Probe"):
-            body = json.dumps({"probe": self.headers["X-Probe"]}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if delay:
-            self.wfile.flush()
-            time.sleep(delay)
-        if body:
-            self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-def serve(context: ssl.SSLContext | None = None) -> tuple[http.server.ThreadingHTTPServer, int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    if context is not None:
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, server.server_address[1]
-
-
-def make_cert(directory: Path, name: str, days: float = 365) -> tuple[Path, Path]:
-    """Self-signed EC certificate for localhost / 127.0.0.1 (PEM cert and key files)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=days))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
 
 
 @pytest.fixture(scope="module")
@@ -140,18 +29,12 @@ def base_url():
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory):
     directory = tmp_path_factory.mktemp("tls")
-    cert, key = make_cert(directory, "server")
+    cert, key = make_cert(directory, "server", ca=True)[:2]
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server, port = serve(context)
     yield port, cert
     server.shutdown()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def params(targets: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -540,63 +423,3 @@ def test_lookup_paths():
     assert _http.is_missing(_http.lookup(doc, "a.b.5"))
     assert _http.is_missing(_http.lookup(doc, "a.b.x"))
     assert _http.is_missing(_http.lookup(doc, "a.b.0.c"))
-
-
-# --- end to end through ansible ------------------------------------------------------------------
-
-PLAY = """\
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: {python}
-  tasks:
-    - name: Check the local server
-      opsbook.stack.http_check:
-        targets:
-          - name: app
-            url: {url}/health
-            json:
-              - path: scheduler.running
-                equals: true
-          - name: degraded
-            url: {url}/degraded
-            json:
-              - path: scheduler.running
-                equals: true
-      register: good
-    - name: Bad thresholds fail the module
-      opsbook.stack.http_check:
-        thresholds:
-          latency_ms: {{warn: 3000, crit: 100}}
-        targets:
-          - name: app
-            url: {url}/health
-      register: bad
-      ignore_errors: true
-    - name: Save the results
-      ansible.builtin.copy:
-        content: "{{{{ {{'good': good, 'bad': bad}} | to_json }}}}"
-        dest: {out}
-        mode: "0600"
-"""
-
-
-def test_end_to_end_through_ansible(tmp_path, base_url):
-    out = tmp_path / "out.json"
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(PLAY.format(python=sys.executable, url=base_url, out=out))
-    proc = ansible_playbook("-i", "localhost,", str(playbook), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    data = json.loads(out.read_text())
-    good, bad = data["good"], data["bad"]
-    assert good["changed"] is False
-    assert [item["check"] for item in good["checks"]] == [
-        "http.status:app", "http.latency:app", "http.json:app.scheduler.running",
-        "http.status:degraded", "http.latency:degraded", "http.json:degraded.scheduler.running",
-    ]
-    for item in good["checks"]:
-        assert set(item) == {"check", "status", "value", "warn", "crit", "unit", "message", "details"}
-    assert good["summary"] == {"ok": 4, "warn": 0, "crit": 2, "unknown": 0, "total": 6, "worst": "crit"}
-    assert bad["failed"] is True
-    assert "latency_ms" in bad["msg"] and "beyond crit" in bad["msg"]

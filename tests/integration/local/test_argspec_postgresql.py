@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _runner import run_role
+from helpers import run_role
 
 
 @pytest.mark.parametrize(

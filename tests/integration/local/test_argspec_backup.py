@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _runner import run_role
+from helpers import run_role
 
 
 def _errors(output: str) -> str:

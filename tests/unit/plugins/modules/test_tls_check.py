@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
-import json
 import shutil
-import socket
-import ssl
-import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _runner import ansible_playbook
+from helpers import free_port
+from helpers.tls import certificate_files, tls_servers
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ansible_collections.opsbook.stack.plugins.module_utils import _checks, _tls
 from ansible_collections.opsbook.stack.plugins.modules import tls_check
@@ -29,121 +20,17 @@ NOW = dt.datetime.now(UTC)
 DEFAULT = tls_check.DEFAULTS["days_left"]
 
 
-def make_cert(
-    directory: Path,
-    name: str,
-    *,
-    days: float = 365,
-    starts: float = -1,
-    cn: str = "localhost",
-    issuer: tuple[Any, x509.Certificate] | None = None,
-    ca: bool = False,
-) -> tuple[Path, Path, x509.Certificate, Any]:
-    """An EC certificate for localhost/127.0.0.1 valid from NOW+starts to NOW+days (PEM files)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    sign_key, issuer_name = (issuer[0], issuer[1].subject) if issuer else (key, subject)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW + dt.timedelta(days=starts))
-        .not_valid_after(NOW + dt.timedelta(days=days))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(cn), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .sign(sign_key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path, cert, key
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory) -> dict[str, Path]:
-    directory = tmp_path_factory.mktemp("certs")
-    out: dict[str, Path] = {}
-    out["valid"] = make_cert(directory, "valid", days=365)[0]
-    out["near"] = make_cert(directory, "near", days=3)[0]
-    out["expired"] = make_cert(directory, "expired", days=-2, starts=-30)[0]
-    out["future"] = make_cert(directory, "future", days=100, starts=5)[0]
-    # a CA and a leaf it signed; a bundle (leaf first) where the CA expires before the leaf
-    out["ca"], _key_path, ca_cert, ca_key = make_cert(directory, "ca", days=20, cn="Test CA", ca=True)
-    out["leaf"], out["leaf_key"] = make_cert(directory, "leaf", days=200, issuer=(ca_key, ca_cert))[:2]
-    out["bundle"] = directory / "bundle.pem"
-    out["bundle"].write_bytes(out["leaf"].read_bytes() + out["ca"].read_bytes())
-    out["der"] = directory / "valid.der"
-    out["der"].write_bytes(ssl.PEM_cert_to_DER_cert(out["valid"].read_text()))
-    out["garbage"] = directory / "garbage.pem"
-    out["garbage"].write_text("this is not a certificate\n")
-    out["broken"] = directory / "broken.pem"
-    out["broken"].write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
-    out["key_only"] = out["leaf_key"]
-    out["dir"] = directory
-    return out
-
-
-class TLSServer:
-    """Accepts TLS connections and completes the handshake (then closes)."""
-
-    def __init__(self, cert: Path, key: Path, tls: bool = True):
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(cert, key)
-        self.tls = tls
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.running = True
-        threading.Thread(target=self._loop, daemon=True).start()
-
-    def _loop(self) -> None:
-        while self.running:
-            try:
-                conn, _addr = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
-        conn.settimeout(5)
-        try:
-            if self.tls:
-                with self.context.wrap_socket(conn, server_side=True) as tls:
-                    tls.recv(1)
-            else:
-                conn.recv(1024)
-                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-                conn.close()
-        except (OSError, ssl.SSLError):
-            conn.close()
-
-    def close(self) -> None:
-        self.running = False
-        self.sock.close()
+    return certificate_files(tmp_path_factory.mktemp("certs"))
 
 
 @pytest.fixture(scope="module")
 def servers(certs):
-    started = {
-        "leaf": TLSServer(certs["leaf"], certs["leaf_key"]),
-        "expired": TLSServer(certs["expired"], certs["expired"].with_suffix(".key")),
-        "plain": TLSServer(certs["leaf"], certs["leaf_key"], tls=False),
-    }
+    started = tls_servers(certs)
     yield started
     for server in started.values():
         server.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def params(**given: Any) -> dict[str, Any]:
@@ -338,67 +225,3 @@ def test_bad_options(given, message):
 def test_bad_threshold_names_it():
     with pytest.raises(_checks.ThresholdError, match="'days_left': warn 5 is beyond crit 10"):
         _checks.merge_thresholds(tls_check.DEFAULTS, {"days_left": {"warn": 5, "crit": 10}})
-
-
-# --- end to end through ansible ------------------------------------------------------------------
-
-PLAY = """\
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: {python}
-  tasks:
-    - name: Check files and an endpoint
-      opsbook.stack.tls_check:
-        certificates:
-          - path: {valid}
-          - path: {near}
-          - path: {missing}
-        endpoints:
-          - host: 127.0.0.1
-            port: {port}
-            server_name: localhost
-            name: local
-      register: good
-    - name: Unknown check name fails the module
-      opsbook.stack.tls_check:
-        checks: [certificates, chains]
-        certificates:
-          - path: {valid}
-      register: bad
-      ignore_errors: true
-    - name: Save the results
-      ansible.builtin.copy:
-        content: "{{{{ {{'good': good, 'bad': bad}} | to_json }}}}"
-        dest: {out}
-        mode: "0600"
-"""
-
-
-def test_end_to_end_through_ansible(tmp_path, certs, servers):
-    out = tmp_path / "out.json"
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(
-        PLAY.format(
-            python=sys.executable, valid=certs["valid"], near=certs["near"], missing=tmp_path / "missing.crt",
-            port=servers["leaf"].port, out=out,
-        )
-    )
-    proc = ansible_playbook("-i", "localhost,", str(playbook), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    data = json.loads(out.read_text())
-    good, bad = data["good"], data["bad"]
-    assert good["changed"] is False
-    assert [(item["check"], item["status"]) for item in good["checks"]] == [
-        ("tls.cert:valid.crt", "ok"),
-        ("tls.cert:near.crt", "crit"),
-        ("tls.cert:missing.crt", "unknown"),
-        ("tls.endpoint:local", "ok"),
-    ]
-    for item in good["checks"]:
-        assert set(item) == {"check", "status", "value", "warn", "crit", "unit", "message", "details"}
-    assert good["summary"] == {"ok": 2, "warn": 0, "crit": 1, "unknown": 1, "total": 4, "worst": "crit"}
-    assert good["checks"][3]["details"]["backend"] == "cryptography"
-    assert bad["failed"] is True
-    assert "'chains'" in bad["msg"] and "known checks: certificates, endpoints" in bad["msg"]

@@ -6,17 +6,14 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import BIN, COLLECTIONS, PYTHON, tool
 from prometheus_client.parser import text_string_to_metric_families
 
-ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data"
-VENV_BIN = Path(sys.executable).parent
-COLLECTIONS = ROOT / ".cache" / "collections"
 
 PLAYBOOK = """\
 - name: Daily checklist (test)
@@ -45,7 +42,7 @@ PLAYBOOK = """\
       when: false
 """
 
-INVENTORY_LOCAL = f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n"
+INVENTORY_LOCAL = f"localhost ansible_connection=local ansible_python_interpreter={PYTHON}\n"
 INVENTORY_UNREACHABLE = "unreach ansible_host=127.0.0.2 ansible_connection=ssh ansible_port=1 ansible_ssh_timeout=5\n"
 
 CONFIG = """\
@@ -69,7 +66,7 @@ def write_project(path: Path, unreachable: bool = True) -> None:
 
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "OPSBOOK_", "AWX_"))}
-    env.update(PATH=f"{VENV_BIN}:{env.get('PATH', '')}", ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false")
+    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false")
     env.update(extra)
     return env
 
@@ -83,7 +80,7 @@ def test_playbook_run_writes_report(tmp_path: Path) -> None:
     write_project(tmp_path)
     (tmp_path / "textfile").mkdir()
     proc = subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "-i", "hosts.ini", "daily.yml"],
+        [tool("ansible-playbook"), "-i", "hosts.ini", "daily.yml"],
         cwd=tmp_path,
         env=clean_env(ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg")),
         capture_output=True,
@@ -132,7 +129,7 @@ def test_playbook_run_writes_report(tmp_path: Path) -> None:
 def test_json_only_and_env_overrides(tmp_path: Path) -> None:
     write_project(tmp_path, unreachable=False)
     proc = subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "-i", "hosts.ini", "daily.yml", "--check"],
+        [tool("ansible-playbook"), "-i", "hosts.ini", "daily.yml", "--check"],
         cwd=tmp_path,
         env=clean_env(
             ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"),
@@ -161,7 +158,7 @@ def test_no_checks_no_report(tmp_path: Path) -> None:
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: Nothing to report\n      ansible.builtin.ping:\n"
     )
     proc = subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "-i", "hosts.ini", "plain.yml"],
+        [tool("ansible-playbook"), "-i", "hosts.ini", "plain.yml"],
         cwd=tmp_path,
         env=clean_env(ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg")),
         capture_output=True,
@@ -189,7 +186,7 @@ def test_ansible_runner_puts_report_in_artifacts(tmp_path: Path, monkeypatch: py
         playbook="daily.yml",
         inventory=str(project / "hosts.ini"),
         ident="job42",
-        envvars={"ANSIBLE_CONFIG": str(config), "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_NOCOLOR": "1"},
+        envvars={"ANSIBLE_CONFIG": str(config), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "ANSIBLE_NOCOLOR": "1"},
         quiet=True,
         timeout=180,
     )

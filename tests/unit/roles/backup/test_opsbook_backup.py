@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-SCRIPT = Path(__file__).resolve().parents[2] / "roles" / "backup" / "files" / "opsbook_backup.py"
+SCRIPT = ROOT / "roles" / "backup" / "files" / "opsbook_backup.py"
 
 
 def _load():

@@ -1,7 +1,7 @@
 """Argument spec of opsbook.stack.nginx rejects bad input, naming the variable."""
 
 import pytest
-from _runner import run_role
+from helpers import run_role
 
 
 @pytest.mark.parametrize(
