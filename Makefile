@@ -161,3 +161,14 @@ clean: ## remove venv, caches and build output (not the sandbox)
 
 integration-local: venv collection ## pytest tests/integration/local: ansible-playbook runs on localhost (no containers)
 	cd $(ROOT) && PYTHONPATH=$(COLLECTIONS) $(BIN)/pytest -q tests/integration/local
+
+# pylint's duplicate-code check (six lines or more) over the collection's Python:
+# plugins/ and the Python the roles ship. Left out: imports (the shared contract
+# makes import lists alike), docstrings and comments (prose), signatures (every
+# module's `def main() -> None:`). The DOCUMENTATION / EXAMPLES / RETURN strings
+# of the modules are excluded by `# pylint: disable=duplicate-code` around them:
+# RETURN cannot come from doc fragments, so the result contract's fields repeat.
+duplicates: venv ## pylint duplicate-code (>= 6 lines) over plugins/ and the roles' Python files
+	$(BIN)/pylint --rcfile=/dev/null --disable=all --enable=duplicate-code --recursive=y \
+	  --min-similarity-lines=6 --ignore-imports=y --ignore-docstrings=y --ignore-comments=y --ignore-signatures=y \
+	  --score=n plugins roles/*/files

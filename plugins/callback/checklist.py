@@ -95,6 +95,7 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ansible_version
 
+from ansible_collections.opsbook.stack.plugins.module_utils._timestamps import format_utc, utc_now
 from ansible_collections.opsbook.stack.plugins.plugin_utils import _report
 
 _COLOURS = {"ok": "green", "warn": "yellow", "crit": "red", "unknown": "bright gray"}
@@ -118,7 +119,7 @@ class CallbackModule(CallbackBase):
     def __init__(self, display: Any = None) -> None:
         super().__init__(display=display)
         self.collector = _report.Collector()
-        self.started = _report.utc_now()
+        self.started = utc_now()
         self.started_monotonic = time.monotonic()
         self.playbook_path: str | None = None
         self._warned: set[str] = set()
@@ -226,13 +227,13 @@ class CallbackModule(CallbackBase):
             # Enabled globally, the callback stays silent for playbooks that ran no checks (site.yml, ...).
             self._display.vv("opsbook.stack.checklist: no check results were collected; no report written")
             return
-        finished = _report.utc_now()
+        finished = utc_now()
         duration = round(time.monotonic() - self.started_monotonic, 3)
         checklist = self._checklist()
         meta = {
             "checklist": checklist,
-            "started": _report.iso(self.started),
-            "finished": _report.iso(finished),
+            "started": format_utc(self.started),
+            "finished": format_utc(finished),
             "finished_timestamp": round(finished.timestamp(), 3),
             "duration_seconds": duration,
             "ansible_version": ansible_version,
@@ -248,7 +249,7 @@ class CallbackModule(CallbackBase):
             report,
             report_dir,
             formats,
-            self.started if isinstance(self.started, datetime.datetime) else _report.utc_now(),
+            self.started if isinstance(self.started, datetime.datetime) else utc_now(),
             self._option("prometheus_textfile"),
         )
         if "console" in formats:

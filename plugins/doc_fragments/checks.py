@@ -8,6 +8,7 @@ from __future__ import annotations
 class ModuleDocFragment:
     """Options and attributes common to every check module."""
 
+    # pylint: disable=duplicate-code
     DOCUMENTATION = r"""
 options:
   checks:
@@ -40,3 +41,4 @@ notes:
   - Findings never fail the module; only bad options do. Gate a play on RV(summary.worst) or let the
     opsbook.stack.checklist callback report the run.
 """
+    # pylint: enable=duplicate-code

@@ -8,6 +8,7 @@ from __future__ import annotations
 class ModuleDocFragment:
     """Connection options of modules that talk to PostgreSQL with psycopg 3."""
 
+    # pylint: disable=duplicate-code
     DOCUMENTATION = r"""
 options:
   login_host:
@@ -67,3 +68,4 @@ options:
 requirements:
   - psycopg >= 3.1 (Debian package C(python3-psycopg)) on the host that runs the module.
 """
+    # pylint: enable=duplicate-code

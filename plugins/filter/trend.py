@@ -13,7 +13,8 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.opsbook.stack.plugins.filter.checks import check_results
-from ansible_collections.opsbook.stack.plugins.module_utils._pg import is_number, iso_utc, parse_utc
+from ansible_collections.opsbook.stack.plugins.module_utils._checks import is_number
+from ansible_collections.opsbook.stack.plugins.module_utils._timestamps import format_utc, parse_utc
 
 HISTORY_VERSION = 1
 
@@ -103,7 +104,7 @@ def trend_history(history: Any, results: Any, now: Any = None, keep_days: Any = 
     for check in sorted(series):
         kept = sorted((point for point in series[check] if point[0] >= oldest), key=lambda point: point[0])
         if kept:
-            out[check] = [{"at": iso_utc(at), "value": value} for at, value in kept]
+            out[check] = [{"at": format_utc(at), "value": value} for at, value in kept]
     return {"version": HISTORY_VERSION, "series": out}
 
 
@@ -121,7 +122,7 @@ def trend_baseline(history: Any, min_age_days: Any = 20, now: Any = None) -> dic
             continue
         old_enough = [point for point in points if point[0] <= limit]
         at, value = old_enough[-1] if old_enough else points[0]
-        out[check] = {"value": value, "at": iso_utc(at)}
+        out[check] = {"value": value, "at": format_utc(at)}
     return out
 
 

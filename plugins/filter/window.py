@@ -11,6 +11,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.opsbook.stack.plugins.module_utils._timestamps import parse_iso8601
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WINDOW_RE = re.compile(
     r"^\s*(?P<days>\*|daily|[A-Za-z]{3}(?:-[A-Za-z]{3})?(?:,[A-Za-z]{3}(?:-[A-Za-z]{3})?)*)\s+"
@@ -68,7 +70,7 @@ def in_window(windows: Any, now: Any = None) -> bool:
         moment = now
     else:
         try:
-            moment = datetime.datetime.fromisoformat(str(now))
+            moment = parse_iso8601(str(now), "now")
         except ValueError:
             raise AnsibleFilterError(f"in_window: now {now!r} is not an ISO-8601 date and time") from None
     minute = moment.hour * 60 + moment.minute

@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.opsbook.stack.plugins.module_utils._timestamps import format_utc, parse_utc
+
 SCHEMA = 1
 KINDS: tuple[str, ...] = ("full", "incr", "diff", "logical", "redis", "config")
 PGBACKREST_KINDS: tuple[str, ...] = ("full", "incr", "diff")
@@ -81,38 +83,24 @@ class RecordError(ValueError):
 # ---------------------------------------------------------------- time
 
 
-def parse_time(value: Any) -> datetime.datetime | None:
-    """ISO 8601 (``...Z`` or with an offset) or epoch seconds -> aware UTC datetime; None if empty/invalid."""
-    if value is None or value == "" or isinstance(value, bool):
+def optional_utc(value: Any, what: str = "timestamp") -> datetime.datetime | None:
+    """None for a value that is not set (None or empty), else :func:`parse_utc` (epoch seconds too).
+
+    Raises ValueError naming ``what`` for anything else.
+    """
+    if value is None or value == "":
         return None
-    if isinstance(value, datetime.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
-    if isinstance(value, (int, float)):
-        return datetime.datetime.fromtimestamp(float(value), datetime.timezone.utc)
-    text = str(value).strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return parsed.astimezone(datetime.timezone.utc)
-
-
-def iso(moment: datetime.datetime | None) -> str | None:
-    """Aware datetime -> ``2026-11-26T07:15:00Z`` (None stays None)."""
-    if moment is None:
-        return None
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return parse_utc(value, what, epoch=True)
 
 
 # ---------------------------------------------------------------- records
+
+
+def _record_time(data: Mapping[str, Any], key: str) -> datetime.datetime | None:
+    try:
+        return optional_utc(data.get(key), key)
+    except ValueError:
+        raise RecordError(f"{key} {data.get(key)!r} is not an ISO 8601 time") from None
 
 
 @dataclass
@@ -148,8 +136,8 @@ class Record:
         return {
             "id": self.id,
             "status": self.status,
-            "start": iso(self.start),
-            "end": iso(self.end),
+            "start": format_utc(self.start),
+            "end": format_utc(self.end),
             "size_bytes": self.size_bytes,
             "path": self.path,
             "checksum_status": self.checksum_status,
@@ -184,12 +172,8 @@ def parse_record(data: Any, source: str = "") -> Record:
     status = str(data["status"])
     if status not in STATUSES:
         raise RecordError(f"unknown status {status!r} (known: {', '.join(STATUSES)})")
-    start = parse_time(data.get("start"))
-    end = parse_time(data.get("end"))
-    if data.get("start") and start is None:
-        raise RecordError(f"start {data.get('start')!r} is not an ISO 8601 time")
-    if data.get("end") and end is None:
-        raise RecordError(f"end {data.get('end')!r} is not an ISO 8601 time")
+    start = _record_time(data, "start")
+    end = _record_time(data, "end")
     pgbackrest = data.get("pgbackrest")
     return Record(
         id=str(data["id"]),
@@ -564,8 +548,8 @@ def parse_pgbackrest_info(text: str, stanza: str) -> StanzaInfo:
                 label=str(item.get("label", "")),
                 type=str(item.get("type", "")),
                 prior=item.get("prior"),
-                start=parse_time(stamps.get("start")),
-                stop=parse_time(stamps.get("stop")),
+                start=optional_utc(stamps.get("start"), "timestamp.start"),
+                stop=optional_utc(stamps.get("stop"), "timestamp.stop"),
                 repo_size=_int_or_none(repository.get("size")),
                 repo_delta=_int_or_none(repository.get("delta")),
                 db_size=_int_or_none(info.get("size")),
@@ -638,13 +622,13 @@ def parse_archiver(text: str) -> dict[str, Any]:
         "archive_timeout_s": parse_duration_s(row["archive_timeout"]),
         "archived_count": int(row["archived_count"] or 0),
         "last_archived_wal": row["last_archived_wal"] or None,
-        "last_archived_time": parse_time(float(row["last_archived_time"])) if row["last_archived_time"] else None,
+        "last_archived_time": parse_utc(float(row["last_archived_time"]), epoch=True) if row["last_archived_time"] else None,
         "failed_count": int(row["failed_count"] or 0),
         "last_failed_wal": row["last_failed_wal"] or None,
-        "last_failed_time": parse_time(float(row["last_failed_time"])) if row["last_failed_time"] else None,
+        "last_failed_time": parse_utc(float(row["last_failed_time"]), epoch=True) if row["last_failed_time"] else None,
         "current_wal": row["current_wal"] or None,
         "ready_count": int(row["ready_count"] or 0),
-        "now": parse_time(float(row["now"])),
+        "now": parse_utc(float(row["now"]), epoch=True),
     }
     return out
 

@@ -24,11 +24,14 @@ the threshold, e.g. days until a certificate expires).
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from ansible_collections.opsbook.stack.plugins.module_utils._timestamps import format_utc
 
 OK = "ok"
 WARN = "warn"
@@ -333,3 +336,36 @@ def module_output(results: Iterable[CheckResult]) -> dict[str, Any]:
 
 # Shared option spec for modules that accept threshold overrides.
 THRESHOLDS_SPEC: dict[str, Any] = {"type": "dict", "default": {}}
+
+
+# -- trends: a value against an earlier reading of the same check
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float that is not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def trend_of(value: float, previous: float, previous_at: datetime.datetime, now: datetime.datetime) -> dict[str, Any]:
+    """How ``value`` compares with an earlier reading: previous, previous_at, change, change_pct, days.
+
+    ``change_pct`` is None when the previous value is 0 (no meaningful percentage).
+    """
+    change = value - previous
+    return {
+        "previous": previous,
+        "previous_at": format_utc(previous_at),
+        "change": round(change, 6) if isinstance(change, float) else change,
+        "change_pct": None if previous == 0 else round(100.0 * change / abs(previous), 2),
+        "days": round((now - previous_at).total_seconds() / 86400, 1),
+    }
+
+
+def trend_text(trend: Mapping[str, Any], unit: str = "") -> str:
+    """``(+12.3 % since 2026-10-26)`` for a message."""
+    since = str(trend["previous_at"])[:10]
+    if trend.get("change_pct") is not None:
+        return f"({trend['change_pct']:+.1f} % since {since})"
+    change = trend["change"]
+    shown = f"{change:+.2f}".rstrip("0").rstrip(".") if isinstance(change, float) else f"{change:+d}"
+    return f"({shown}{' ' + unit if unit else ''} since {since})"

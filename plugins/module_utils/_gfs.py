@@ -36,17 +36,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable
+
+from ansible_collections.opsbook.stack.plugins.module_utils._timestamps import parse_utc, utc_now
 
 COUNT_KEYS: tuple[str, ...] = ("daily", "weekly", "monthly", "yearly")
 POLICY_KEYS: tuple[str, ...] = COUNT_KEYS + ("max_age_days",)
-
-_STAMP_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
-_ISO_RE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?"
-    r"(Z|[+-]\d{2}:?\d{2})?$"
-)
 
 
 class GfsError(ValueError):
@@ -158,34 +154,12 @@ def parse_policy(policy: Any, where: str = "policy") -> Policy:
     return parsed
 
 
-def parse_time(value: Any) -> datetime:
-    """An aware UTC datetime from ISO 8601 / a stamp / epoch seconds / a datetime."""
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
-    if isinstance(value, str):
-        text = value.strip()
-        match = _STAMP_RE.match(text)
-        if match:
-            return datetime(*(int(part) for part in match.groups()), tzinfo=timezone.utc)
-        match = _ISO_RE.match(text)
-        if match:
-            year, month, day, hour, minute, second, frac, zone = match.groups()
-            micro = int((frac or "0").ljust(6, "0"))
-            tz = timezone.utc
-            if zone and zone != "Z":
-                sign = -1 if zone[0] == "-" else 1
-                digits = zone[1:].replace(":", "")
-                tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-            try:
-                moment = datetime(
-                    int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro, tzinfo=tz
-                )
-            except ValueError as exc:
-                raise GfsError(f"invalid time {value!r}: {exc}") from None
-            return moment.astimezone(timezone.utc)
-    raise GfsError(f"invalid time {value!r}: expected ISO 8601 (2026-11-26T07:15:00Z) or a datetime")
+def parse_time(value: Any, what: str = "time") -> datetime:
+    """:func:`parse_utc` of a backup's time or of now (epoch seconds too); GfsError naming the value."""
+    try:
+        return parse_utc(value, what, epoch=True)
+    except ValueError:
+        raise GfsError(f"invalid {what} {value!r}: expected ISO 8601 (2026-11-26T07:15:00Z) or a datetime") from None
 
 
 def parse_backups(backups: Any) -> list[Backup]:
@@ -334,7 +308,7 @@ def _select(
 
 
 def _now(now: Any) -> datetime:
-    return datetime.now(timezone.utc) if now is None else parse_time(now)
+    return utc_now() if now is None else parse_time(now, "now")
 
 
 def _selection(ordered: Sequence[Backup], keep: set[str], reasons: dict[str, str], protected: str | None) -> Selection:

@@ -3,17 +3,15 @@
 """Helpers of the opsbook.stack.http_check module (private to the collection).
 
 Pure functions, no Ansible imports, so the unit tests can exercise them directly:
-ISO-8601 parsing that works on Python 3.8 (``datetime.fromisoformat`` only takes
-``Z`` from 3.11 on), dot-path lookup in a decoded JSON body and the evaluation of
-one JSON assertion into a :class:`CheckResult`.
+dot-path lookup in a decoded JSON body and the evaluation of one JSON assertion
+into a :class:`CheckResult` (timestamps are read by ``_timestamps.parse_utc``).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from ansible_collections.opsbook.stack.plugins.module_utils._checks import (
@@ -26,51 +24,12 @@ from ansible_collections.opsbook.stack.plugins.module_utils._checks import (
     result,
     unknown,
 )
-
-_ISO_RE = re.compile(
-    r"^\s*(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"
-    r"(?:[Tt ](?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,](?P<fraction>\d+))?)?)?"
-    r"\s*(?P<tz>[Zz]|[+-]\d{2}(?::?\d{2})?)?\s*$"
-)
+from ansible_collections.opsbook.stack.plugins.module_utils._timestamps import format_utc, parse_utc, utc_now
 
 # Assertion kinds, in the order they are looked for.
 KINDS: tuple[str, ...] = ("equals", "not_equals", "max_age_hours", "numeric")
 
 _MISSING = object()
-
-
-def parse_iso8601(text: str) -> datetime:
-    """Parse an ISO-8601 timestamp into an aware datetime.
-
-    Accepts ``2024-05-01``, ``2024-05-01T12:00``, seconds with any number of
-    fraction digits, ``Z``/``z`` and ``+HH:MM``/``+HHMM``/``+HH`` offsets, ``T`` or a
-    space between date and time. A timestamp without an offset is taken as UTC.
-    Raises ValueError for anything else.
-    """
-    match = _ISO_RE.match(text) if isinstance(text, str) else None
-    if not match:
-        raise ValueError(f"{text!r} is not an ISO-8601 timestamp")
-    parts = match.groupdict()
-    fraction = (parts["fraction"] or "0")[:6].ljust(6, "0")
-    tzinfo = timezone.utc
-    offset = parts["tz"]
-    if offset and offset not in ("Z", "z"):
-        sign = -1 if offset[0] == "-" else 1
-        digits = offset[1:].replace(":", "")
-        hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
-        if hours > 23 or minutes > 59:
-            raise ValueError(f"{text!r} has an invalid UTC offset {offset!r}")
-        tzinfo = timezone(sign * timedelta(hours=hours, minutes=minutes))
-    return datetime(
-        int(parts["year"]),
-        int(parts["month"]),
-        int(parts["day"]),
-        int(parts["hour"] or 0),
-        int(parts["minute"] or 0),
-        int(parts["second"] or 0),
-        int(fraction),
-        tzinfo=tzinfo,
-    )
 
 
 def lookup(document: Any, path: str) -> Any:
@@ -171,9 +130,12 @@ def _age_hours(value: Any, now: datetime) -> tuple[float, datetime]:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a timestamp")
     if isinstance(value, (int, float)):
-        stamp = datetime.fromtimestamp(float(value), timezone.utc)
+        stamp = parse_utc(float(value), epoch=True)
     elif isinstance(value, str):
-        stamp = parse_iso8601(value)
+        try:
+            stamp = parse_utc(value)
+        except ValueError:
+            raise ValueError(f"{show(value)} is not an ISO-8601 timestamp") from None
     else:
         raise ValueError(f"{show(value)} is not a timestamp")
     return (now - stamp).total_seconds() / 3600.0, stamp
@@ -224,12 +186,12 @@ def evaluate_assertion(
             return result(
                 check_id, severity, f"{label} is null, no timestamp to be newer than {max_age:g} h", details=details
             )
-        moment = now or datetime.now(timezone.utc)
+        moment = now or utc_now()
         try:
             age, stamp = _age_hours(value, moment)
         except (ValueError, OverflowError, OSError) as exc:
             return unknown(check_id, f"{label}: {exc}", details=details)
-        details["parsed"] = stamp.isoformat()
+        details["parsed"] = format_utc(stamp)
         status = severity if age > max_age else OK
         if age < 0:
             text = f"{label} is {human_age(-age)} in the future (max age {max_age:g} h)"

@@ -19,9 +19,10 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Iterable
+
+from ansible_collections.opsbook.stack.plugins.module_utils._atomic import atomic_write, read_json
 
 STATE_VERSION = 1
 HEAD_BYTES = 256  # how much of a file's start is hashed to recognise it
@@ -352,13 +353,9 @@ def expand(files: Iterable[dict[str, Any]]) -> list[tuple[str, str | None, str |
 
 def load_state(path: str) -> tuple[dict[str, Any], str | None]:
     """The state file's ``files`` mapping and a warning when it was unusable."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
-        return {}, None
-    except (OSError, ValueError) as exc:
-        return {}, f"state file {path} is unreadable ({exc}); every file is scanned as on a first run"
+    data, error = read_json(path, {"files": {}})
+    if error:
+        return {}, f"state file {path} is unreadable ({error}); every file is scanned as on a first run"
     if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
         return {}, f"state file {path} has an unexpected layout; every file is scanned as on a first run"
     files = {}
@@ -389,20 +386,7 @@ def prune(files: dict[str, Any], globs: list[str]) -> dict[str, Any]:
 
 def write_state(path: str, files: dict[str, Any]) -> None:
     """Atomically write the state (directory 0700 when created, file 0600)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=".log_check.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(state_document(files), handle, indent=1, sort_keys=True)
-            handle.write("\n")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, json.dumps(state_document(files), indent=1, sort_keys=True) + "\n", 0o600, dir_mode=0o700)
 
 
 def compile_pattern(name: str, regex: str) -> Pattern:

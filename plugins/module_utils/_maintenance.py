@@ -32,7 +32,7 @@ from ansible_collections.opsbook.stack.plugins.module_utils._checks import (
     result,
     unknown,
 )
-from ansible_collections.opsbook.stack.plugins.module_utils._pg import human_bytes
+from ansible_collections.opsbook.stack.plugins.module_utils._sizes import human_bytes
 
 BTREE_DEFAULT_FILLFACTOR = 90
 FAMILY = "pg_maintenance"

@@ -1,10 +1,16 @@
 # Copyright (c) opsbook.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""PostgreSQL connection helpers for opsbook.stack modules (psycopg 3).
+"""PostgreSQL sessions for opsbook.stack (psycopg 3): the import guard, connection options, connecting.
 
 Private to the collection. The option names follow community.postgresql
-(doc fragment ``opsbook.stack.pg_connection``). Nothing here imports psycopg:
-the modules import it themselves and report a missing library.
+(doc fragment ``opsbook.stack.pg_connection``). psycopg is imported here, once:
+``psycopg``, ``sql`` and ``dict_row`` are None when it is missing, and
+:func:`fail_without_psycopg` reports that the Ansible way.
+
+Standard library and psycopg only, importing nothing else from the
+collection or from Ansible at import time: the backup role also installs this
+file next to the on-host tool opsbook-backup, which imports it as a top-level
+module.
 """
 
 from __future__ import annotations
@@ -12,8 +18,29 @@ from __future__ import annotations
 import datetime
 import decimal
 import math
+import traceback
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ansible.module_utils.basic import AnsibleModule
+
+PSYCOPG_IMPORT_ERROR: str | None
+try:
+    import psycopg
+    # sql and dict_row are for the modules, which import psycopg's parts from here only.
+    from psycopg import sql  # pylint: disable=unused-import
+    from psycopg.rows import dict_row  # pylint: disable=unused-import
+except ImportError:
+    psycopg = None
+    sql = None
+    dict_row = None
+    PSYCOPG_IMPORT_ERROR = traceback.format_exc()
+else:
+    PSYCOPG_IMPORT_ERROR = None
+
+# Why a check cannot run without psycopg, for results and the tool's messages.
+PSYCOPG_MISSING = "psycopg 3 is not installed on this host (apt-get install python3-psycopg)"
 
 SSL_MODES: tuple[str, ...] = ("allow", "disable", "prefer", "require", "verify-ca", "verify-full")
 
@@ -54,6 +81,55 @@ def connect_kwargs(params: Mapping[str, Any], dbname: str | None = None, applica
     if params.get("login_password"):
         kwargs["password"] = params["login_password"]
     return kwargs
+
+
+def fail_without_psycopg(module: AnsibleModule, name: str) -> None:
+    """Fail the AnsibleModule ``module`` (named ``name`` in the message) when psycopg could not be imported."""
+    if psycopg is not None:
+        return
+    # Imported here: the on-host tool imports this file where Ansible is not installed.
+    from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
+
+    module.fail_json(
+        msg=missing_required_lib(
+            "psycopg (version 3)",
+            reason=f"by {name}; install python3-psycopg on this host (apt-get install python3-psycopg)",
+        ),
+        exception=PSYCOPG_IMPORT_ERROR,
+    )
+
+
+def connect(
+    params: Mapping[str, Any],
+    dbname: str | None = None,
+    application_name: str = "opsbook.stack",
+    *,
+    autocommit: bool = True,
+    read_only: bool = False,
+    statement_timeout: float | None = None,
+    lock_timeout: float | None = None,
+) -> Any:
+    """A psycopg connection from the pg_connection options, with the session set up.
+
+    ``statement_timeout`` and ``lock_timeout`` are seconds (None leaves the
+    server's setting); ``read_only`` makes every transaction of the session
+    read-only. With ``autocommit`` false and no setting asked for, nothing is
+    executed, so the caller may still set the isolation level. The connection
+    is closed if a setting fails.
+    """
+    if psycopg is None:
+        raise RuntimeError(PSYCOPG_MISSING)
+    conn = psycopg.connect(autocommit=autocommit, **connect_kwargs(params, dbname, application_name))
+    try:
+        for name, seconds in (("statement_timeout", statement_timeout), ("lock_timeout", lock_timeout)):
+            if seconds is not None:
+                conn.execute("SELECT set_config(%s, %s, false)", (name, str(int(float(seconds) * 1000))))
+        if read_only:
+            conn.execute("SET default_transaction_read_only = on")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def describe_target(params: Mapping[str, Any], dbname: str | None = None) -> str:
@@ -109,71 +185,3 @@ def coerce_number(value: Any) -> tuple[int | float | None, str | None]:
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return None, f"first column is {type(value).__name__} {shown}, not a number (use a numeric or boolean expression)"
-
-
-def human_bytes(size: float) -> str:
-    """1536 -> '1.5 KiB'."""
-    units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")
-    number = float(size)
-    for unit in units:
-        if abs(number) < 1024 or unit == units[-1]:
-            return f"{number:.0f} {unit}" if unit == "bytes" else f"{number:.1f} {unit}"
-        number /= 1024
-    return f"{number:.1f} PiB"  # pragma: no cover
-
-
-def parse_utc(value: Any, what: str = "timestamp") -> datetime.datetime:
-    """An ISO-8601 string (``Z`` or an offset; naive means UTC) or a datetime, as an aware UTC datetime.
-
-    Raises ValueError naming ``what`` when it cannot be read.
-    """
-    if isinstance(value, datetime.datetime):
-        stamp = value
-    elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        if text[-1] in "zZ":
-            text = text[:-1] + "+00:00"
-        try:
-            stamp = datetime.datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"{what} must be an ISO-8601 date and time such as 2026-10-26T06:00:00Z, got {value!r}") from None
-    else:
-        raise ValueError(f"{what} must be an ISO-8601 date and time such as 2026-10-26T06:00:00Z, got {value!r}")
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
-    return stamp.astimezone(datetime.timezone.utc)
-
-
-def iso_utc(stamp: datetime.datetime) -> str:
-    """``2026-10-26T06:00:00Z`` (whole seconds, UTC)."""
-    return stamp.astimezone(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def is_number(value: Any) -> bool:
-    """A finite int or float that is not a bool."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def trend_of(value: float, previous: float, previous_at: datetime.datetime, now: datetime.datetime) -> dict[str, Any]:
-    """How ``value`` compares with an earlier reading: previous, previous_at, change, change_pct, days.
-
-    ``change_pct`` is None when the previous value is 0 (no meaningful percentage).
-    """
-    change = value - previous
-    return {
-        "previous": previous,
-        "previous_at": iso_utc(previous_at),
-        "change": round(change, 6) if isinstance(change, float) else change,
-        "change_pct": None if previous == 0 else round(100.0 * change / abs(previous), 2),
-        "days": round((now - previous_at).total_seconds() / 86400, 1),
-    }
-
-
-def trend_text(trend: Mapping[str, Any], unit: str = "") -> str:
-    """``(+12.3 % since 2026-10-26)`` for a message."""
-    since = str(trend["previous_at"])[:10]
-    if trend.get("change_pct") is not None:
-        return f"({trend['change_pct']:+.1f} % since {since})"
-    change = trend["change"]
-    shown = f"{change:+.2f}".rstrip("0").rstrip(".") if isinstance(change, float) else f"{change:+d}"
-    return f"({shown}{' ' + unit if unit else ''} since {since})"

@@ -1,17 +1,40 @@
 # Copyright (c) opsbook.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Redis helpers for opsbook.stack modules: INFO parsing and error classification.
+"""Redis sessions for opsbook.stack (redis-py): the import guard, client options, INFO parsing, error classes.
 
-Private to the collection. Nothing here imports redis-py, so the logic is testable
-without it and works with the redis-py of Debian 12 (4.3) and 13 (6.x), whose
+Private to the collection. redis-py is imported here, once: ``redis`` is None
+when it is missing, and :func:`fail_without_redis` reports that the Ansible
+way. The parsing and classification do not need redis-py, so they are testable
+without it and work with the redis-py of Debian 12 (4.3) and 13 (6.x), whose
 exception classes differ (4.3 raises a plain ResponseError for WRONGPASS).
+
+Standard library and redis-py only, importing nothing else from the
+collection or from Ansible at import time: the backup role also installs this
+file next to the on-host tool opsbook-backup, which imports it as a top-level
+module.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Any
+import traceback
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ansible.module_utils.basic import AnsibleModule
+
+REDIS_IMPORT_ERROR: str | None
+try:
+    import redis
+except ImportError:
+    redis = None
+    REDIS_IMPORT_ERROR = traceback.format_exc()
+else:
+    REDIS_IMPORT_ERROR = None
+
+# Why a check cannot run without redis-py, for results and the tool's messages.
+REDIS_MISSING = "redis-py is not installed on this host (apt-get install python3-redis)"
 
 _INT_RE = re.compile(r"^-?\d+$")
 _FLOAT_RE = re.compile(r"^-?\d+\.\d+$")
@@ -76,3 +99,58 @@ def error_text(exc: BaseException, secrets: Iterable[str | None] = ()) -> str:
         if secret:
             line = line.replace(secret, "********")
     return line
+
+
+def fail_without_redis(module: AnsibleModule, name: str) -> None:
+    """Fail the AnsibleModule ``module`` (named ``name`` in the message) when redis-py could not be imported."""
+    if redis is not None:
+        return
+    # Imported here: the on-host tool imports this file where Ansible is not installed.
+    from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
+
+    module.fail_json(
+        msg=missing_required_lib(
+            "redis (redis-py)",
+            reason=f"by {name}; install python3-redis on this host (apt-get install python3-redis)",
+        ),
+        exception=REDIS_IMPORT_ERROR,
+    )
+
+
+def client_kwargs(
+    host: str,
+    port: int,
+    *,
+    timeout: float,
+    user: str | None = None,
+    password: str | None = None,
+    tls: bool = False,
+    validate_certs: bool = True,
+    ca_cert: str | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for ``redis.Redis`` (redis-py 4.3 and later); replies decoded to str."""
+    kwargs: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "socket_connect_timeout": timeout,
+        "socket_timeout": timeout,
+        "decode_responses": True,
+    }
+    if user:
+        kwargs["username"] = user
+    if password:
+        kwargs["password"] = password
+    if tls:
+        kwargs["ssl"] = True
+        kwargs["ssl_cert_reqs"] = "required" if validate_certs else "none"
+        kwargs["ssl_check_hostname"] = bool(validate_certs)
+        if ca_cert:
+            kwargs["ssl_ca_certs"] = ca_cert
+    return kwargs
+
+
+def client(kwargs: Mapping[str, Any]) -> Any:
+    """A ``redis.Redis`` client from :func:`client_kwargs` (no connection is made before the first command)."""
+    if redis is None:
+        raise RuntimeError(REDIS_MISSING)
+    return redis.Redis(**kwargs)

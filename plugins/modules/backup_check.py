@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+# Documentation repeats the result contract on purpose (RETURN has no doc fragments): no duplicate-code check.
+# pylint: disable=duplicate-code
 DOCUMENTATION = r"""
 ---
 module: backup_check
@@ -230,6 +232,7 @@ summary:
       type: str
   sample: {ok: 12, warn: 0, crit: 0, unknown: 0, total: 12, worst: ok}
 """
+# pylint: enable=duplicate-code
 
 import datetime
 import os
@@ -259,7 +262,8 @@ from ansible_collections.opsbook.stack.plugins.module_utils._checks import (
     unknown,
 )
 from ansible_collections.opsbook.stack.plugins.module_utils._host import FsUsage, fs_usage
-from ansible_collections.opsbook.stack.plugins.module_utils._pg import human_bytes
+from ansible_collections.opsbook.stack.plugins.module_utils._sizes import human_bytes
+from ansible_collections.opsbook.stack.plugins.module_utils._timestamps import format_utc, utc_now
 
 CHECKS: tuple[str, ...] = (
     "records",
@@ -419,7 +423,7 @@ def age_result(schedule: Schedule, records: list[Record], now: datetime.datetime
         check, age, schedule.threshold, unit="h", label=f"age of the newest successful {schedule.label} backup",
         details={"newest": newest.summary()},
     )
-    evaluated.message = f"{evaluated.message}; {newest.id} ended {_backup.iso(newest.finished)}"
+    evaluated.message = f"{evaluated.message}; {newest.id} ended {format_utc(newest.finished)}"
     if newest.kind != schedule.kind:
         evaluated.message += f" (a {newest.kind} backup also covers the {schedule.kind} schedule)"
     return evaluated
@@ -436,19 +440,19 @@ def last_run_result(schedule: Schedule, records: list[Record]) -> CheckResult:
         return result(check, CRIT, f"no {schedule.label} backup has run (no records)")
     last = history[-1]
     details = {"newest": last.summary()}
-    when = _backup.iso(last.finished)
+    when = format_utc(last.finished)
     reason = f": {last.message}" if last.message else ""
     if last.status == "failed":
         return result(check, CRIT, f"last {schedule.label} backup {last.id} failed at {when}{reason}", value=last.status, details=details)
     if last.status == _backup.INTERRUPTED:
         return result(
             check, CRIT,
-            f"last {schedule.label} backup {last.id} was interrupted: started {_backup.iso(last.start)}, "
+            f"last {schedule.label} backup {last.id} was interrupted: started {format_utc(last.start)}, "
             f"its process {last.pid if last.pid is not None else '(no pid)'} is gone and the record still says running",
             value=last.status, details=details,
         )
     if last.status == "running":
-        return result(check, OK, f"{schedule.label} backup {last.id} running since {_backup.iso(last.start)} (pid {last.pid})",
+        return result(check, OK, f"{schedule.label} backup {last.id} running since {format_utc(last.start)} (pid {last.pid})",
                       value=last.status, details=details)
     if last.status == "skipped":
         return result(check, OK, f"last {schedule.label} backup {last.id} was skipped at {when}{reason}", value=last.status, details=details)
@@ -532,7 +536,7 @@ def pgbackrest_info_result(stanza: str, rc: int, out: str, err: str) -> CheckRes
         "archive_max": info.archive_max,
         "repos": info.repos,
         "newest": None if newest is None else {
-            "label": newest.label, "type": newest.type, "stop": _backup.iso(newest.stop),
+            "label": newest.label, "type": newest.type, "stop": format_utc(newest.stop),
             "repo_delta": newest.repo_delta, "error": newest.error,
         },
     }
@@ -551,7 +555,7 @@ def pgbackrest_info_result(stanza: str, rc: int, out: str, err: str) -> CheckRes
             f"pgBackRest stanza {stanza} ok, but the newest backup {newest.label} reported page checksum errors{running}",
             value=info.code, details=details,
         )
-    newest_text = f"newest {newest.label} ({newest.type}) at {_backup.iso(newest.stop)}" if newest else "no backups"
+    newest_text = f"newest {newest.label} ({newest.type}) at {format_utc(newest.stop)}" if newest else "no backups"
     return result(
         check, OK,
         f"pgBackRest stanza {stanza} ok: {len(info.backups)} backups, {newest_text}; WAL archive "
@@ -586,7 +590,7 @@ def wal_archive_result(row: Mapping[str, Any], threshold: Threshold, rpo_minutes
     failed_at = row.get("last_failed_time")
     age = round(max(0.0, (now - archived_at).total_seconds()) / 60.0, 1) if archived_at else None
     details = {
-        key: (_backup.iso(value) if isinstance(value, datetime.datetime) else value) for key, value in row.items()
+        key: (format_utc(value) if isinstance(value, datetime.datetime) else value) for key, value in row.items()
     }
     details["rpo_minutes"] = rpo_minutes
 
@@ -597,11 +601,11 @@ def wal_archive_result(row: Mapping[str, Any], threshold: Threshold, rpo_minutes
         return decided(OK, "standby: WAL is archived by the primary")
     if row.get("archive_mode") == "off":
         return decided(CRIT, "archive_mode is off: WAL is not archived, point-in-time recovery is impossible")
-    last_text = f"last archived {row.get('last_archived_wal')} at {_backup.iso(archived_at)}" if archived_at else "nothing archived yet"
+    last_text = f"last archived {row.get('last_archived_wal')} at {format_utc(archived_at)}" if archived_at else "nothing archived yet"
     if failed_at is not None and (archived_at is None or failed_at > archived_at):
         return decided(
             CRIT,
-            f"archiving fails: {row.get('last_failed_wal')} at {_backup.iso(failed_at)} "
+            f"archiving fails: {row.get('last_failed_wal')} at {format_utc(failed_at)} "
             f"({row.get('failed_count')} failed attempts since the statistics reset; {last_text}; "
             f"{row.get('ready_count')} segments waiting)",
         )
@@ -670,7 +674,7 @@ def collect(
     now: datetime.datetime | None = None,
 ) -> list[CheckResult]:
     """Read the host and build every selected result; ``run``/``which`` execute and locate commands."""
-    now = now or _backup.utcnow()
+    now = now or utc_now()
     root = params["backup_root"]
     root_exists = os.path.isdir(root)
     records, problems = _backup.read_records(root) if root_exists else ([], [])
@@ -754,28 +758,27 @@ def collect_wal(
     return wal_archive_result(row, threshold, float(params["rpo_minutes"]))
 
 
-def argument_spec() -> dict[str, Any]:
-    return {
-        "checks": {"type": "list", "elements": "str"},
-        "thresholds": dict(THRESHOLDS_SPEC),
-        "backup_root": {"type": "path", "default": "/var/backups/opsbook"},
-        "schedules": {
-            "type": "list",
-            "elements": "dict",
-            "options": {
-                "kind": {"type": "str", "required": True, "choices": list(_backup.KINDS)},
-                "target": {"type": "str"},
-                "warn_hours": {"type": "float"},
-                "crit_hours": {"type": "float"},
-            },
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "checks": {"type": "list", "elements": "str"},
+    "thresholds": THRESHOLDS_SPEC,
+    "backup_root": {"type": "path", "default": "/var/backups/opsbook"},
+    "schedules": {
+        "type": "list",
+        "elements": "dict",
+        "options": {
+            "kind": {"type": "str", "required": True, "choices": list(_backup.KINDS)},
+            "target": {"type": "str"},
+            "warn_hours": {"type": "float"},
+            "crit_hours": {"type": "float"},
         },
-        "stanza": {"type": "str", "default": "main"},
-        "pgbackrest_config": {"type": "path", "default": "/etc/pgbackrest/pgbackrest.conf"},
-        "pgbackrest": {"type": "bool", "default": True},
-        "pg_port": {"type": "int", "default": 5432},
-        "rpo_minutes": {"type": "float", "default": 60},
-        "verify": {"type": "bool", "default": False},
-    }
+    },
+    "stanza": {"type": "str", "default": "main"},
+    "pgbackrest_config": {"type": "path", "default": "/etc/pgbackrest/pgbackrest.conf"},
+    "pgbackrest": {"type": "bool", "default": True},
+    "pg_port": {"type": "int", "default": 5432},
+    "rpo_minutes": {"type": "float", "default": 60},
+    "verify": {"type": "bool", "default": False},
+}
 
 
 def validate(params: Mapping[str, Any]) -> tuple[list[str], dict[str, Threshold]]:
@@ -795,7 +798,7 @@ def validate(params: Mapping[str, Any]) -> tuple[list[str], dict[str, Threshold]
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     try:
         selected, thresholds = validate(params)

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+# Documentation repeats the result contract on purpose (RETURN has no doc fragments): no duplicate-code check.
+# pylint: disable=duplicate-code
 DOCUMENTATION = r"""
 ---
 module: backup_rotate
@@ -203,20 +205,21 @@ msg:
   type: str
   sample: removed 3 backups (logical 2, full 1), kept 12
 """
+# pylint: enable=duplicate-code
 
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.opsbook.stack.plugins.module_utils import _backup
+from ansible_collections.opsbook.stack.plugins.module_utils._atomic import atomic_write
 from ansible_collections.opsbook.stack.plugins.module_utils._gfs import (
     GfsError,
     Policy,
@@ -224,11 +227,11 @@ from ansible_collections.opsbook.stack.plugins.module_utils._gfs import (
     parse_time,
     select_groups,
 )
+from ansible_collections.opsbook.stack.plugins.module_utils._timestamps import format_compact, format_utc, parse_utc, utc_now
 
 PGBACKREST_KINDS: tuple[str, ...] = ("full", "incr", "diff")
 DIR_KINDS: tuple[str, ...] = ("logical", "redis", "config")
 ALL_KINDS: tuple[str, ...] = PGBACKREST_KINDS + DIR_KINDS
-STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
 # (argv) -> (rc, stdout, stderr)
 Runner = Callable[[list[str]], tuple[int, str, str]]
@@ -273,16 +276,13 @@ class Candidate:
         return item
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def parse_stamp(name: str) -> datetime | None:
-    """The UTC time of a ``20261126T071500Z`` directory name, else None."""
+    """The UTC time of a ``20261126T071500Z`` directory name, else None (any other name, even a valid time)."""
     try:
-        return datetime.strptime(name, STAMP_FORMAT).replace(tzinfo=timezone.utc)
+        moment = parse_utc(name, "directory name")
     except ValueError:
         return None
+    return moment if format_compact(moment) == name else None
 
 
 def validate_policies(policies: Mapping[str, Any] | None) -> dict[str, Policy]:
@@ -357,7 +357,7 @@ class Records:
                 "kind": candidate.kind,
                 "target": candidate.target,
                 "path": candidate.path,
-                "start": _iso(candidate.time),
+                "start": format_utc(candidate.time),
                 "checksum_status": "not_applicable",
                 "pgbackrest": None,
                 "message": "no outcome record was found; written when the backup was removed",
@@ -365,24 +365,12 @@ class Records:
             record.update(candidate.new_record or {})
         record["previous_status"] = record.get("status")
         record["status"] = "removed"
-        record["removed_at"] = _iso(when)
+        record["removed_at"] = format_utc(when)
         record["removed_reason"] = reason
         record["removed_by"] = "opsbook.stack.backup_rotate"
         target = candidate.record_path or os.path.join(self.dir, f"{candidate.id}.json")
         os.makedirs(os.path.dirname(target), mode=0o750, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=".rotate-", suffix=".tmp", dir=os.path.dirname(target))
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(record, out, indent=2, sort_keys=True)
-                out.write("\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o640)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(target, json.dumps(record, indent=2, sort_keys=True) + "\n", 0o640)
 
 
 class Scan:
@@ -507,7 +495,7 @@ def scan_pgbackrest(scan: Scan, records: Records, sets: list[dict[str, Any]], st
             ident = str(entry[1].get("id"))
         else:
             start = (item.get("timestamp") or {}).get("start")
-            ident = f"{parse_time(start).strftime(STAMP_FORMAT)}-{item.get('type')}"
+            ident = f"{format_compact(parse_time(start))}-{item.get('type')}"
         if ident in taken:
             ident = f"{ident}-{label}"
         taken.add(ident)
@@ -537,8 +525,8 @@ def scan_pgbackrest(scan: Scan, records: Records, sets: list[dict[str, Any]], st
                 record_path=record_path,
                 record=record,
                 new_record={
-                    "start": _iso(start),
-                    "end": _iso(stop),
+                    "start": format_utc(start),
+                    "end": format_utc(stop),
                     "pgbackrest": {"label": label, "type": kind, "prior": prior, "stanza": stanza},
                 },
             )
@@ -559,7 +547,7 @@ def run(params: Mapping[str, Any], check_mode: bool, runner: Runner, which: Call
     """The whole rotation; raises RotateError (with the partial result) on failure."""
     policies = validate_policies(params.get("policies"))
     try:
-        now = parse_time(params["now"]) if params.get("now") else datetime.now(timezone.utc)
+        now = parse_time(params["now"], "now") if params.get("now") else utc_now()
     except GfsError as exc:
         raise RotateError(f"now: {exc}") from None
     root_param = params["backup_root"]
@@ -659,7 +647,7 @@ def _remove(
         except OSError as exc:
             raise RotateError(f"removing {path} failed: {to_native(exc)}", result) from None
         result["removed"].append(candidate.as_result(reason))
-        records.write_removed(candidate, reason, datetime.now(timezone.utc))
+        records.write_removed(candidate, reason, utc_now())
     for candidate, reason in sets:
         argv = pgbackrest_argv(params, "expire", f"--set={candidate.label}")
         rc, out, err = runner(argv)
@@ -668,21 +656,21 @@ def _remove(
                 f"`{' '.join(argv)}` failed (rc {rc}): {(err or out).strip() or 'no output'}", result
             )
         result["removed"].append(candidate.as_result(reason))
-        records.write_removed(candidate, reason, datetime.now(timezone.utc))
+        records.write_removed(candidate, reason, utc_now())
+
+
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "backup_root": {"type": "path", "default": "/var/backups/opsbook"},
+    "policies": {"type": "dict", "required": True},
+    "kinds": {"type": "list", "elements": "str", "choices": list(ALL_KINDS)},
+    "stanza": {"type": "str", "default": "main"},
+    "pgbackrest_config": {"type": "path", "default": "/etc/pgbackrest/pgbackrest.conf"},
+    "now": {"type": "str"},
+}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "backup_root": {"type": "path", "default": "/var/backups/opsbook"},
-            "policies": {"type": "dict", "required": True},
-            "kinds": {"type": "list", "elements": "str", "choices": list(ALL_KINDS)},
-            "stanza": {"type": "str", "default": "main"},
-            "pgbackrest_config": {"type": "path", "default": "/etc/pgbackrest/pgbackrest.conf"},
-            "now": {"type": "str"},
-        },
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
 
     def runner(argv: list[str]) -> tuple[int, str, str]:
         rc, out, err = module.run_command(argv)

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+# Documentation repeats the result contract on purpose (RETURN has no doc fragments): no duplicate-code check.
+# pylint: disable=duplicate-code
 DOCUMENTATION = r"""
 module: dr_evaluate
 short_description: Judge a disaster-recovery drill - RTO, RPO, recovered data and phase timeline - as checks
@@ -216,19 +218,16 @@ rpo_seconds:
   type: float
   sample: 28.0
 """
+# pylint: enable=duplicate-code
 
-import datetime
 import re
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsbook.stack.plugins.module_utils import _checks
+from ansible_collections.opsbook.stack.plugins.module_utils._timestamps import format_utc, parse_utc
 
 PHASE_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _iso(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _seconds(value: float) -> str:
@@ -244,7 +243,7 @@ def timeline(started: float, phases: list[dict[str, Any]]) -> list[dict[str, Any
         end = phase.get("end")
         out.append({
             "name": phase["name"],
-            "start": _iso(phase["start"]),
+            "start": format_utc(parse_utc(phase["start"], epoch=True)),
             "offset_s": round(phase["start"] - started, 1),
             "duration_s": round(end - phase["start"], 1) if end is not None else None,
             "status": "crit" if phase.get("failed") else "ok",
@@ -294,20 +293,20 @@ def evaluate(params: dict[str, Any]) -> dict[str, Any]:
     rpo_threshold = _checks.Threshold(warn=None, crit=rpo_target)
     rpo_details: dict[str, Any] = {"target_s": rpo_target}
     if source_newest is not None:
-        rpo_details["source_newest"] = _iso(float(source_newest))
+        rpo_details["source_newest"] = format_utc(parse_utc(float(source_newest), epoch=True))
     if recovered_newest is not None:
-        rpo_details["recovered_newest"] = _iso(float(recovered_newest))
+        rpo_details["recovered_newest"] = format_utc(parse_utc(float(recovered_newest), epoch=True))
     if source_newest is not None and recovered_newest is not None:
         rpo_details["data_loss_s"] = round(max(0.0, float(source_newest) - float(recovered_newest)), 1)
     if replayed is not None:
-        rpo_details["recovered_transaction"] = _iso(float(replayed))
+        rpo_details["recovered_transaction"] = format_utc(parse_utc(float(replayed), epoch=True))
         rpo = round(max(0.0, started - float(replayed)), 1)
         what = f"age of the newest recovered transaction ({rpo_details['recovered_transaction']}) at the start of the drill"
     elif "data_loss_s" in rpo_details:
         rpo = rpo_details["data_loss_s"]
         what = "data loss (newest recovered write against the source's at the start; no transaction was replayed)"
     elif params.get("backup_stop") is not None:
-        rpo_details["backup_stop"] = _iso(float(params["backup_stop"]))
+        rpo_details["backup_stop"] = format_utc(parse_utc(float(params["backup_stop"]), epoch=True))
         rpo = round(max(0.0, started - float(params["backup_stop"])), 1)
         what = f"age of the recovery point (end of the backup, {rpo_details['backup_stop']}; no transaction was replayed after it)"
     archived_at = params.get("source_archived_at")
@@ -315,7 +314,7 @@ def evaluate(params: dict[str, Any]) -> dict[str, Any]:
         # The source keeps running during a drill, so the recovery may replay WAL archived after the start. Had the
         # source been lost at the start, only the WAL archived by then would exist: its age bounds the loss.
         lag = round(max(0.0, started - float(archived_at)), 1)
-        rpo_details["source_archived_at"] = _iso(float(archived_at))
+        rpo_details["source_archived_at"] = format_utc(parse_utc(float(archived_at), epoch=True))
         rpo_details["archive_lag_s"] = lag
         if rpo is None or lag > rpo:
             rpo = lag
@@ -399,43 +398,43 @@ def evaluate(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "started": {"type": "float", "required": True},
-            "phases": {
-                "type": "list", "elements": "dict", "required": True,
-                "options": {
-                    "name": {"type": "str", "required": True},
-                    "start": {"type": "float", "required": True},
-                    "end": {"type": "float"},
-                    "failed": {"type": "bool", "default": False},
-                    "note": {"type": "str", "default": ""},
-                },
-            },
-            "healthy_at": {"type": "float"},
-            "rto_target_seconds": {"type": "float", "default": 14400},
-            "rpo_target_seconds": {"type": "float", "default": 3600},
-            "source_newest": {"type": "float"},
-            "recovered_newest": {"type": "float"},
-            "recovered_transaction": {"type": "float"},
-            "backup_stop": {"type": "float"},
-            "source_archived_at": {"type": "float"},
-            "source_counts": {"type": "dict", "default": {}},
-            "recovered_counts": {"type": "dict", "default": {}},
-            "consistency": {
-                "type": "dict",
-                "options": {
-                    "table": {"type": "str", "required": True},
-                    "source": {"type": "int", "required": True},
-                    "recovered": {"type": "int", "required": True},
-                },
-            },
-            "checklist_results": {"type": "list", "elements": "dict", "default": []},
-            "restore": {"type": "dict", "default": {}},
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "started": {"type": "float", "required": True},
+    "phases": {
+        "type": "list", "elements": "dict", "required": True,
+        "options": {
+            "name": {"type": "str", "required": True},
+            "start": {"type": "float", "required": True},
+            "end": {"type": "float"},
+            "failed": {"type": "bool", "default": False},
+            "note": {"type": "str", "default": ""},
         },
-        supports_check_mode=True,
-    )
+    },
+    "healthy_at": {"type": "float"},
+    "rto_target_seconds": {"type": "float", "default": 14400},
+    "rpo_target_seconds": {"type": "float", "default": 3600},
+    "source_newest": {"type": "float"},
+    "recovered_newest": {"type": "float"},
+    "recovered_transaction": {"type": "float"},
+    "backup_stop": {"type": "float"},
+    "source_archived_at": {"type": "float"},
+    "source_counts": {"type": "dict", "default": {}},
+    "recovered_counts": {"type": "dict", "default": {}},
+    "consistency": {
+        "type": "dict",
+        "options": {
+            "table": {"type": "str", "required": True},
+            "source": {"type": "int", "required": True},
+            "recovered": {"type": "int", "required": True},
+        },
+    },
+    "checklist_results": {"type": "list", "elements": "dict", "default": []},
+    "restore": {"type": "dict", "default": {}},
+}
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
         out = evaluate(module.params)
     except (ValueError, TypeError) as exc:

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+# Documentation repeats the result contract on purpose (RETURN has no doc fragments): no duplicate-code check.
+# pylint: disable=duplicate-code
 DOCUMENTATION = r"""
 ---
 module: host_check
@@ -203,16 +205,17 @@ summary:
       type: str
   sample: {ok: 9, warn: 1, crit: 0, unknown: 0, total: 10, worst: warn}
 """
+# pylint: enable=duplicate-code
 
 import errno
 import json
 import os
-import tempfile
 import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsbook.stack.plugins.module_utils import _host
+from ansible_collections.opsbook.stack.plugins.module_utils._atomic import atomic_write, read_json
 from ansible_collections.opsbook.stack.plugins.module_utils._checks import (
     THRESHOLDS_SPEC,
     CheckResult,
@@ -364,13 +367,9 @@ def growth_result(
 
 def load_history(path: str) -> tuple[dict[str, list[list[float]]], str | None]:
     """The usage history and a warning when the file was unusable (it then starts over)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
-        return {}, None
-    except (OSError, ValueError) as exc:
-        return {}, f"history file {path} is unreadable ({exc}); the growth history starts over"
+    data, error = read_json(path, {"filesystems": {}})
+    if error:
+        return {}, f"history file {path} is unreadable ({error}); the growth history starts over"
     filesystems = data.get("filesystems") if isinstance(data, dict) else None
     if not isinstance(filesystems, dict):
         return {}, f"history file {path} has an unexpected layout; the growth history starts over"
@@ -382,19 +381,8 @@ def load_history(path: str) -> tuple[dict[str, list[list[float]]], str | None]:
 
 
 def write_history(path: str, history: dict[str, list[list[float]]]) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=".disk_history.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"version": 1, "filesystems": history}, handle, sort_keys=True)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Save the samples (directory 0700 when created, file 0600)."""
+    atomic_write(path, json.dumps({"version": 1, "filesystems": history}, sort_keys=True), 0o600, dir_mode=0o700)
 
 
 def check_filesystems(
@@ -561,28 +549,28 @@ def run_checks(module: AnsibleModule, reader: HostReader | None = None) -> tuple
     return results, history is not None
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "checks": {"type": "list", "elements": "str"},
-            "thresholds": dict(THRESHOLDS_SPEC),
-            "cpu_sample_seconds": {"type": "float", "default": 1.0},
-            "mounts": {"type": "list", "elements": "str", "default": []},
-            "history_file": {"type": "path", "default": "/var/lib/opsbook/disk_history.json"},
-            "growth_window_days": {"type": "float", "default": 7.0},
-            "units": {
-                "type": "list",
-                "elements": "dict",
-                "default": [],
-                "options": {
-                    "name": {"type": "str", "required": True},
-                    "active": {"type": "bool", "default": True},
-                    "enabled": {"type": "bool", "default": True},
-                },
-            },
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "checks": {"type": "list", "elements": "str"},
+    "thresholds": THRESHOLDS_SPEC,
+    "cpu_sample_seconds": {"type": "float", "default": 1.0},
+    "mounts": {"type": "list", "elements": "str", "default": []},
+    "history_file": {"type": "path", "default": "/var/lib/opsbook/disk_history.json"},
+    "growth_window_days": {"type": "float", "default": 7.0},
+    "units": {
+        "type": "list",
+        "elements": "dict",
+        "default": [],
+        "options": {
+            "name": {"type": "str", "required": True},
+            "active": {"type": "bool", "default": True},
+            "enabled": {"type": "bool", "default": True},
         },
-        supports_check_mode=True,
-    )
+    },
+}
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     results, changed = run_checks(module)
     module.exit_json(changed=changed, **module_output(results))
 

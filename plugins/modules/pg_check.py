@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+# Documentation repeats the result contract on purpose (RETURN has no doc fragments): no duplicate-code check.
+# pylint: disable=duplicate-code
 DOCUMENTATION = r"""
 module: pg_check
 short_description: Read-only health checks of a PostgreSQL server
@@ -296,15 +298,15 @@ summary:
       type: str
   sample: {ok: 9, warn: 0, crit: 0, unknown: 0, total: 9, worst: ok}
 """
+# pylint: enable=duplicate-code
 
 import datetime
 import re
 import time
-import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opsbook.stack.plugins.module_utils._checks import (
     ABOVE,
@@ -315,38 +317,28 @@ from ansible_collections.opsbook.stack.plugins.module_utils._checks import (
     Threshold,
     ThresholdError,
     evaluate,
+    is_number,
     merge_thresholds,
     module_output,
     result,
     select,
+    trend_of,
+    trend_text,
     unknown,
 )
 from ansible_collections.opsbook.stack.plugins.module_utils._pg import (
     PG_CONNECTION_SPEC,
     coerce_number,
-    connect_kwargs,
+    connect,
     describe_target,
+    dict_row,
     error_text,
-    human_bytes,
-    is_number,
-    iso_utc,
-    parse_utc,
-    trend_of,
-    trend_text,
+    fail_without_psycopg,
+    psycopg,
 )
-
-PSYCOPG_IMPORT_ERROR: str | None
-try:
-    import psycopg
-    from psycopg import sql as pgsql
-    from psycopg.rows import dict_row
-except ImportError:
-    psycopg = None
-    pgsql = None
-    dict_row = None
-    PSYCOPG_IMPORT_ERROR = traceback.format_exc()
-else:
-    PSYCOPG_IMPORT_ERROR = None
+from ansible_collections.opsbook.stack.plugins.module_utils._pg import sql as pgsql
+from ansible_collections.opsbook.stack.plugins.module_utils._sizes import human_bytes
+from ansible_collections.opsbook.stack.plugins.module_utils._timestamps import format_utc, parse_utc
 
 CHECKS: tuple[str, ...] = (
     "connect",
@@ -536,7 +528,7 @@ def statements_results(
     now = info["now"]
     common: dict[str, Any] = {
         "database": info["database"],
-        "since": iso_utc(since) if since else None,
+        "since": format_utc(since) if since else None,
         "period_days": round((now - since).total_seconds() / 86400, 1) if since else None,
         "statements": info.get("statements"),
         "all_total_s": info.get("all_total_s"),
@@ -994,12 +986,8 @@ def run_query(conn: Any, spec: Mapping[str, Any], timeout_s: float, secrets: lis
 
 
 def open_connection(params: Mapping[str, Any], dbname: str | None = None) -> Any:
-    """Connect (autocommit) and make the session read-only with a statement timeout."""
-    conn = psycopg.connect(autocommit=True, **connect_kwargs(params, dbname, APPLICATION_NAME))
-    timeout_ms = str(int(float(params["query_timeout"]) * 1000))
-    conn.execute("SELECT set_config('statement_timeout', %s, false)", (timeout_ms,))
-    conn.execute("SET default_transaction_read_only = on")
-    return conn
+    """Connect (autocommit): a read-only session whose statements are bounded by query_timeout."""
+    return connect(params, dbname, APPLICATION_NAME, read_only=True, statement_timeout=params["query_timeout"])
 
 
 def collect(
@@ -1087,38 +1075,36 @@ def _collect(
     return results
 
 
-def argument_spec() -> dict[str, Any]:
-    spec: dict[str, Any] = {name: dict(value) for name, value in PG_CONNECTION_SPEC.items()}
-    spec.update(
-        checks={"type": "list", "elements": "str"},
-        thresholds=dict(THRESHOLDS_SPEC),
-        query_timeout={"type": "float", "default": 30},
-        vacuum_min_rows={"type": "int", "default": 10000},
-        statements_min_calls={"type": "int", "default": 5},
-        statements_top={"type": "int", "default": 5},
-        baseline={"type": "dict", "default": {}},
-        replication_expected_standbys={"type": "int", "default": 0},
-        queries={
-            "type": "list",
-            "elements": "dict",
-            "default": [],
-            "options": {
-                "name": {"type": "str", "required": True},
-                "sql": {"type": "str", "required": True},
-                "db": {"type": "str"},
-                "warn": {"type": "float"},
-                "crit": {"type": "float"},
-                "direction": {"type": "str", "default": "above", "choices": ["above", "below"]},
-                "unit": {"type": "str", "default": ""},
-                "label": {"type": "str"},
-            },
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    **PG_CONNECTION_SPEC,
+    "checks": {"type": "list", "elements": "str"},
+    "thresholds": THRESHOLDS_SPEC,
+    "query_timeout": {"type": "float", "default": 30},
+    "vacuum_min_rows": {"type": "int", "default": 10000},
+    "statements_min_calls": {"type": "int", "default": 5},
+    "statements_top": {"type": "int", "default": 5},
+    "baseline": {"type": "dict", "default": {}},
+    "replication_expected_standbys": {"type": "int", "default": 0},
+    "queries": {
+        "type": "list",
+        "elements": "dict",
+        "default": [],
+        "options": {
+            "name": {"type": "str", "required": True},
+            "sql": {"type": "str", "required": True},
+            "db": {"type": "str"},
+            "warn": {"type": "float"},
+            "crit": {"type": "float"},
+            "direction": {"type": "str", "default": "above", "choices": ["above", "below"]},
+            "unit": {"type": "str", "default": ""},
+            "label": {"type": "str"},
         },
-    )
-    return spec
+    },
+}
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     try:
         selected = choose_checks(params["checks"])
@@ -1136,14 +1122,7 @@ def main() -> None:
         module.fail_json(msg=f"statements_top must be 1 or more, got {params['statements_top']}")
     if params["statements_min_calls"] < 1:
         module.fail_json(msg=f"statements_min_calls must be 1 or more, got {params['statements_min_calls']}")
-    if psycopg is None:
-        module.fail_json(
-            msg=missing_required_lib(
-                "psycopg (version 3)",
-                reason="by opsbook.stack.pg_check; install python3-psycopg on this host (apt-get install python3-psycopg)",
-            ),
-            exception=PSYCOPG_IMPORT_ERROR,
-        )
+    fail_without_psycopg(module, "opsbook.stack.pg_check")
     results = collect(params, selected, thresholds, queries, baseline)
     module.exit_json(changed=False, **module_output(results))
 

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+# Documentation repeats the result contract on purpose (RETURN has no doc fragments): no duplicate-code check.
+# pylint: disable=duplicate-code
 DOCUMENTATION = r"""
 module: pg_maintenance
 short_description: Monthly PostgreSQL maintenance (ANALYZE, REINDEX CONCURRENTLY of bloated indexes) with a report
@@ -227,13 +229,13 @@ analyzed:
   sample:
     - {database: appdb, tables: [public.readings], seconds: 0.12}
 """
+# pylint: enable=duplicate-code
 
 import time
-import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opsbook.stack.plugins.module_utils._checks import CheckResult, module_output, unknown
 from ansible_collections.opsbook.stack.plugins.module_utils._maintenance import (
@@ -249,23 +251,14 @@ from ansible_collections.opsbook.stack.plugins.module_utils._maintenance import 
 )
 from ansible_collections.opsbook.stack.plugins.module_utils._pg import (
     PG_CONNECTION_SPEC,
-    connect_kwargs,
+    connect,
     describe_target,
+    dict_row,
     error_text,
+    fail_without_psycopg,
+    psycopg,
+    sql,
 )
-
-PSYCOPG_IMPORT_ERROR: str | None
-try:
-    import psycopg
-    from psycopg import sql
-    from psycopg.rows import dict_row
-except ImportError:
-    psycopg = None
-    sql = None
-    dict_row = None
-    PSYCOPG_IMPORT_ERROR = traceback.format_exc()
-else:
-    PSYCOPG_IMPORT_ERROR = None
 
 APPLICATION_NAME = "opsbook.stack.pg_maintenance"
 # Seconds (at least) the drop of a failed rebuild's leftover index may wait for locks.
@@ -334,10 +327,10 @@ class Maintenance:
     # -- connections -----------------------------------------------------
 
     def connect(self, dbname: str) -> Any:
-        conn = psycopg.connect(autocommit=True, **connect_kwargs(self.params, dbname, APPLICATION_NAME))
-        for name in ("statement_timeout", "lock_timeout"):
-            conn.execute("SELECT set_config(%s, %s, false)", (name, str(int(float(self.params[name]) * 1000))))
-        return conn
+        return connect(
+            self.params, dbname, APPLICATION_NAME,
+            statement_timeout=self.params["statement_timeout"], lock_timeout=self.params["lock_timeout"],
+        )
 
     @staticmethod
     def rows(conn: Any, query: Any, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
@@ -512,6 +505,11 @@ class Maintenance:
 
     # -- the run ---------------------------------------------------------
 
+    def not_measured(self, database: str, reason: str, reindex: bool) -> list[CheckResult]:
+        """The database's analyze (when asked for), bloat and reindex (when asked for) results as unknown."""
+        names = (["analyze"] if self.params["analyze"] else []) + ["bloat"] + (["reindex"] if reindex else [])
+        return [unknown(check_id(what, database), reason) for what in names]
+
     def run(self) -> dict[str, Any]:
         names, list_error = self.databases()
         out: dict[str, Any] = {"databases": names, "reclaimed_bytes": 0, "reindexed": [], "analyzed": []}
@@ -529,12 +527,7 @@ class Maintenance:
         for found in surveys:
             name = found.name
             if found.error:
-                reason = found.error
-                if self.params["analyze"]:
-                    results.append(unknown(check_id("analyze", name), reason))
-                results.append(unknown(check_id("bloat", name), reason))
-                if reindex:
-                    results.append(unknown(check_id("reindex", name), reason))
+                results.extend(self.not_measured(name, found.error, reindex))
                 continue
             mine = [s for s in selected if s["database"] == name]
             later = [d for d in deferred if d["database"] == name]
@@ -547,11 +540,7 @@ class Maintenance:
                     conn = self.connect(name)
                 except psycopg.Error as exc:
                     reason = f"cannot connect to database {name} to apply: {error_text(exc, self.secrets)}"
-                    if self.params["analyze"]:
-                        results.append(unknown(check_id("analyze", name), reason))
-                    results.append(unknown(check_id("bloat", name), reason))
-                    if reindex:
-                        results.append(unknown(check_id("reindex", name), reason))
+                    results.extend(self.not_measured(name, reason, reindex))
                     continue
             try:
                 if self.params["analyze"]:
@@ -629,38 +618,29 @@ def _regclass_text(schema: str, name: str) -> str:
     return '"' + schema.replace('"', '""') + '"."' + name.replace('"', '""') + '"'
 
 
-def argument_spec() -> dict[str, Any]:
-    spec: dict[str, Any] = {name: dict(value) for name, value in PG_CONNECTION_SPEC.items()}
-    spec.update(
-        databases={"type": "list", "elements": "str"},
-        analyze={"type": "bool", "default": True},
-        reindex={"type": "bool", "default": True},
-        apply={"type": "bool", "default": False},
-        bloat_threshold_pct={"type": "float", "default": 30},
-        min_index_size={"type": "int", "default": 10485760},
-        max_reindex={"type": "int", "default": 20},
-        analyze_age_days={"type": "float", "default": 7},
-        analyze_changed_pct={"type": "float", "default": 10},
-        statement_timeout={"type": "float", "default": 3600},
-        lock_timeout={"type": "float", "default": 10},
-    )
-    return spec
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    **PG_CONNECTION_SPEC,
+    "databases": {"type": "list", "elements": "str"},
+    "analyze": {"type": "bool", "default": True},
+    "reindex": {"type": "bool", "default": True},
+    "apply": {"type": "bool", "default": False},
+    "bloat_threshold_pct": {"type": "float", "default": 30},
+    "min_index_size": {"type": "int", "default": 10485760},
+    "max_reindex": {"type": "int", "default": 20},
+    "analyze_age_days": {"type": "float", "default": 7},
+    "analyze_changed_pct": {"type": "float", "default": 10},
+    "statement_timeout": {"type": "float", "default": 3600},
+    "lock_timeout": {"type": "float", "default": 10},
+}
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     problem = validate_options(params)
     if problem:
         module.fail_json(msg=problem)
-    if psycopg is None:
-        module.fail_json(
-            msg=missing_required_lib(
-                "psycopg (version 3)",
-                reason="by opsbook.stack.pg_maintenance; install python3-psycopg on this host (apt-get install python3-psycopg)",
-            ),
-            exception=PSYCOPG_IMPORT_ERROR,
-        )
+    fail_without_psycopg(module, "opsbook.stack.pg_maintenance")
     if module.check_mode:
         apply, mode, note = False, "check_mode", " (check mode: report only)"
     elif params["apply"]:

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+# Documentation repeats the result contract on purpose (RETURN has no doc fragments): no duplicate-code check.
+# pylint: disable=duplicate-code
 DOCUMENTATION = r"""
 module: redis_check
 short_description: Read-only health checks of a Redis server
@@ -196,13 +198,13 @@ summary:
       type: str
   sample: {ok: 6, warn: 0, crit: 0, unknown: 0, total: 6, worst: ok}
 """
+# pylint: enable=duplicate-code
 
 import time
-import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opsbook.stack.plugins.module_utils._checks import (
     ABOVE,
@@ -223,18 +225,13 @@ from ansible_collections.opsbook.stack.plugins.module_utils._redis import (
     CONNECT,
     NOPERM,
     classify,
+    client,
     error_text,
+    fail_without_redis,
     parse_info,
 )
-
-REDIS_IMPORT_ERROR: str | None
-try:
-    import redis
-except ImportError:
-    redis = None
-    REDIS_IMPORT_ERROR = traceback.format_exc()
-else:
-    REDIS_IMPORT_ERROR = None
+from ansible_collections.opsbook.stack.plugins.module_utils._redis import client_kwargs as redis_client_kwargs
+from ansible_collections.opsbook.stack.plugins.module_utils._sizes import human_bytes
 
 CHECKS: tuple[str, ...] = ("ping", "memory", "evictions", "rejected_connections", "rdb", "aof")
 INFO_CHECKS = frozenset(CHECKS) - {"ping"}
@@ -247,15 +244,6 @@ DEFAULTS: dict[str, Threshold] = {
 }
 
 NOT_CONNECTED = "not measured - cannot connect"
-
-
-def _human(size: Any) -> str:
-    number = float(size or 0)
-    for unit in ("B", "K", "M", "G", "T"):
-        if abs(number) < 1024 or unit == "T":
-            return f"{number:.0f}{unit}" if unit == "B" else f"{number:.1f}{unit}"
-        number /= 1024
-    return f"{number:.1f}T"  # pragma: no cover
 
 
 def _int(info: Mapping[str, Any], key: str) -> int | None:
@@ -280,11 +268,11 @@ def memory_result(info: Mapping[str, Any], threshold: Threshold) -> CheckResult:
         return unknown("redis.memory", "INFO memory reports no used_memory", details=details)
     if maxmemory > 0:
         details["basis"] = "maxmemory"
-        label = f"memory used of maxmemory ({_human(used)} of {_human(maxmemory)})"
+        label = f"memory used of maxmemory ({human_bytes(used)} of {human_bytes(maxmemory)})"
         limit = maxmemory
     elif total > 0:
         details["basis"] = "total_system_memory"
-        label = f"memory used of total system memory, no maxmemory set ({_human(used)} of {_human(total)})"
+        label = f"memory used of total system memory, no maxmemory set ({human_bytes(used)} of {human_bytes(total)})"
         limit = total
     else:
         return unknown("redis.memory", "maxmemory is 0 and INFO reports no total_system_memory", details=details)
@@ -494,47 +482,37 @@ def collect(
 
 
 def client_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Keyword arguments for ``redis.Redis`` (redis-py 4.3 and later)."""
-    timeout = float(params["connect_timeout"])
-    kwargs: dict[str, Any] = {
-        "host": params["login_host"],
-        "port": params["login_port"],
-        "socket_connect_timeout": timeout,
-        "socket_timeout": timeout,
-        "decode_responses": True,
-    }
-    if params.get("login_user"):
-        kwargs["username"] = params["login_user"]
-    if params.get("login_password"):
-        kwargs["password"] = params["login_password"]
-    if params.get("tls"):
-        kwargs["ssl"] = True
-        kwargs["ssl_cert_reqs"] = "required" if params["validate_certs"] else "none"
-        kwargs["ssl_check_hostname"] = bool(params["validate_certs"])
-        if params.get("ca_cert"):
-            kwargs["ssl_ca_certs"] = params["ca_cert"]
-    return kwargs
+    """Keyword arguments for ``redis.Redis`` from this module's options."""
+    return redis_client_kwargs(
+        params["login_host"],
+        params["login_port"],
+        timeout=float(params["connect_timeout"]),
+        user=params.get("login_user"),
+        password=params.get("login_password"),
+        tls=bool(params.get("tls")),
+        validate_certs=bool(params["validate_certs"]),
+        ca_cert=params.get("ca_cert"),
+    )
 
 
-def argument_spec() -> dict[str, Any]:
-    return {
-        "login_host": {"type": "str", "default": "127.0.0.1"},
-        "login_port": {"type": "int", "default": 6379},
-        "login_user": {"type": "str", "default": ""},
-        "login_password": {"type": "str", "no_log": True},
-        "tls": {"type": "bool", "default": False},
-        "ca_cert": {"type": "path"},
-        "validate_certs": {"type": "bool", "default": True},
-        "connect_timeout": {"type": "float", "default": 5},
-        "rdb_expected": {"type": "bool", "default": False},
-        "aof_expected": {"type": "bool", "default": False},
-        "checks": {"type": "list", "elements": "str"},
-        "thresholds": dict(THRESHOLDS_SPEC),
-    }
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "login_host": {"type": "str", "default": "127.0.0.1"},
+    "login_port": {"type": "int", "default": 6379},
+    "login_user": {"type": "str", "default": ""},
+    "login_password": {"type": "str", "no_log": True},
+    "tls": {"type": "bool", "default": False},
+    "ca_cert": {"type": "path"},
+    "validate_certs": {"type": "bool", "default": True},
+    "connect_timeout": {"type": "float", "default": 5},
+    "rdb_expected": {"type": "bool", "default": False},
+    "aof_expected": {"type": "bool", "default": False},
+    "checks": {"type": "list", "elements": "str"},
+    "thresholds": THRESHOLDS_SPEC,
+}
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     try:
         selected = select(params["checks"], CHECKS)
@@ -546,19 +524,12 @@ def main() -> None:
         module.fail_json(msg=str(exc))
     if params["connect_timeout"] <= 0:
         module.fail_json(msg=f"connect_timeout must be a positive number of seconds, got {params['connect_timeout']}")
-    if redis is None:
-        module.fail_json(
-            msg=missing_required_lib(
-                "redis (redis-py)",
-                reason="by opsbook.stack.redis_check; install python3-redis on this host (apt-get install python3-redis)",
-            ),
-            exception=REDIS_IMPORT_ERROR,
-        )
-    client = redis.Redis(**client_kwargs(params))
+    fail_without_redis(module, "opsbook.stack.redis_check")
+    session = client(client_kwargs(params))
     try:
-        results = collect(Probe(client), selected, thresholds, params)
+        results = collect(Probe(session), selected, thresholds, params)
     finally:
-        client.close()
+        session.close()
     module.exit_json(changed=False, **module_output(results))
 
 

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+# Documentation repeats the result contract on purpose (RETURN has no doc fragments): no duplicate-code check.
+# pylint: disable=duplicate-code
 DOCUMENTATION = r"""
 module: restore_test
 short_description: Test-restore the latest (or a named) backup into a scratch target and report it as checks
@@ -129,6 +131,7 @@ cmd:
   type: list
   elements: list
 """
+# pylint: enable=duplicate-code
 
 import os
 from collections.abc import Mapping
@@ -140,6 +143,7 @@ from ansible_collections.opsbook.stack.plugins.module_utils._backup import TOOL_
 from ansible_collections.opsbook.stack.plugins.module_utils._checks import (
     CRIT,
     OK,
+    THRESHOLDS_SPEC,
     UNKNOWN,
     CheckResult,
     Threshold,
@@ -181,18 +185,18 @@ def to_check(kind: str, item: Mapping[str, Any], threshold: Threshold) -> CheckR
     return result(check, status, message, value=duration, unit="s", threshold=threshold, details=details)
 
 
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "kinds": {"type": "list", "elements": "str", "choices": ["logical", "physical"], "default": ["logical", "physical"]},
+    "target": {"type": "str"},
+    "id": {"type": "str"},
+    "wait": {"type": "int", "default": 3600},
+    "tool": {"type": "path", "default": "/usr/local/sbin/opsbook-backup"},
+    "thresholds": THRESHOLDS_SPEC,
+}
+
+
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "kinds": {"type": "list", "elements": "str", "choices": ["logical", "physical"], "default": ["logical", "physical"]},
-            "target": {"type": "str"},
-            "id": {"type": "str"},
-            "wait": {"type": "int", "default": 3600},
-            "tool": {"type": "path", "default": "/usr/local/sbin/opsbook-backup"},
-            "thresholds": {"type": "dict", "default": {}},
-        },
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     kinds = list(dict.fromkeys(params["kinds"]))
     if not kinds:

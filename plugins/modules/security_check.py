@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+# Documentation repeats the result contract on purpose (RETURN has no doc fragments): no duplicate-code check.
+# pylint: disable=duplicate-code
 DOCUMENTATION = r"""
 module: security_check
 short_description: Read-only security review of PostgreSQL, Redis, nginx TLS, secret files and listening ports
@@ -220,16 +222,27 @@ summary:
       type: str
   sample: {ok: 5, warn: 0, crit: 0, unknown: 0, total: 5, worst: ok}
 """
+# pylint: enable=duplicate-code
 
 import os
-import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opsbook.stack.plugins.module_utils._checks import CheckResult, module_output, select, unknown
-from ansible_collections.opsbook.stack.plugins.module_utils._pg import PG_CONNECTION_SPEC, connect_kwargs, describe_target, error_text
+from ansible_collections.opsbook.stack.plugins.module_utils._checks import THRESHOLDS_SPEC
+from ansible_collections.opsbook.stack.plugins.module_utils._pg import (
+    PG_CONNECTION_SPEC,
+    PSYCOPG_MISSING,
+    connect,
+    describe_target,
+    dict_row,
+    error_text,
+    psycopg,
+)
+from ansible_collections.opsbook.stack.plugins.module_utils._redis import REDIS_MISSING, client_kwargs, redis
+from ansible_collections.opsbook.stack.plugins.module_utils._redis import client as redis_client
 from ansible_collections.opsbook.stack.plugins.module_utils._security import (
     TLS_PROTOCOLS,
     hba_result,
@@ -246,30 +259,11 @@ from ansible_collections.opsbook.stack.plugins.module_utils._security import (
     superusers_result,
 )
 
-PSYCOPG_IMPORT_ERROR: str | None
-try:
-    import psycopg
-    from psycopg.rows import dict_row
-except ImportError:
-    psycopg = None
-    dict_row = None
-    PSYCOPG_IMPORT_ERROR = traceback.format_exc()
-else:
-    PSYCOPG_IMPORT_ERROR = None
-
-REDIS_IMPORT_ERROR: str | None
-try:
-    import redis
-except ImportError:
-    redis = None
-    REDIS_IMPORT_ERROR = traceback.format_exc()
-else:
-    REDIS_IMPORT_ERROR = None
-
 PG_CHECKS: tuple[str, ...] = ("pg_superusers", "pg_login_roles", "pg_password_hashes", "pg_hba", "pg_public_schemas")
 CHECKS: tuple[str, ...] = (*PG_CHECKS, "redis_auth", "redis_bind", "nginx_tls", "secret_files", "ports")
 APPLICATION_NAME = "opsbook.stack.security_check"
-STATEMENT_TIMEOUT_MS = "30000"
+# Seconds any statement of the review may run.
+STATEMENT_TIMEOUT = 30
 
 DEFAULT_SECRET_PATHS: list[str] = [
     "/etc/refservice/app.env",
@@ -336,10 +330,7 @@ def pg_socket(params: Mapping[str, Any]) -> str | None:
 
 
 def _open(params: Mapping[str, Any], dbname: str | None = None) -> Any:
-    conn = psycopg.connect(autocommit=True, **connect_kwargs(params, dbname, APPLICATION_NAME))
-    conn.execute("SELECT set_config('statement_timeout', %s, false)", (STATEMENT_TIMEOUT_MS,))
-    conn.execute("SET default_transaction_read_only = on")
-    return conn
+    return connect(params, dbname, APPLICATION_NAME, read_only=True, statement_timeout=STATEMENT_TIMEOUT)
 
 
 def _rows(conn: Any, sql: str) -> list[dict[str, Any]]:
@@ -352,8 +343,7 @@ def pg_checks(params: Mapping[str, Any], wanted: list[str]) -> list[CheckResult]
     """The selected PostgreSQL checks over one connection (plus one per database for public schemas)."""
     ids = {name: f"security.{name}" for name in wanted}
     if psycopg is None:
-        reason = "psycopg 3 is not installed on this host (apt-get install python3-psycopg)"
-        return [unknown(ids[name], reason) for name in wanted]
+        return [unknown(ids[name], PSYCOPG_MISSING) for name in wanted]
     socket = pg_socket(params)
     if socket is not None and not os.path.exists(socket):
         reason = f"no PostgreSQL socket at {socket}: PostgreSQL does not run on this host (or set login_unix_socket / login_host)"
@@ -422,11 +412,8 @@ def redis_auth(params: Mapping[str, Any]) -> CheckResult:
     """PING without credentials."""
     target = f"{params['redis_host']}:{params['redis_port']}"
     if redis is None:
-        return unknown("security.redis_auth", "redis-py is not installed on this host (apt-get install python3-redis)",
-                       details={"target": target})
-    timeout = float(params["connect_timeout"])
-    client = redis.Redis(host=params["redis_host"], port=params["redis_port"], socket_connect_timeout=timeout,
-                         socket_timeout=timeout, decode_responses=True)
+        return unknown("security.redis_auth", REDIS_MISSING, details={"target": target})
+    client = redis_client(client_kwargs(params["redis_host"], params["redis_port"], timeout=float(params["connect_timeout"])))
     try:
         return redis_auth_result(target, reply=client.ping())
     except Exception as exc:  # redis-py raises several unrelated classes; redis_auth_result sorts them
@@ -492,25 +479,23 @@ def run_checks(module: AnsibleModule, selected: list[str]) -> list[CheckResult]:
     return results
 
 
-def argument_spec() -> dict[str, Any]:
-    spec: dict[str, Any] = {name: dict(value) for name, value in PG_CONNECTION_SPEC.items()}
-    spec.update(
-        checks={"type": "list", "elements": "str"},
-        thresholds={"type": "dict", "default": {}},
-        pg_allowed_superusers={"type": "list", "elements": "str", "default": ["postgres"]},
-        pg_allowed_login_roles={"type": "list", "elements": "str"},
-        redis_host={"type": "str", "default": "127.0.0.1"},
-        redis_port={"type": "int", "default": 6379},
-        redis_public_ok={"type": "bool", "default": False},
-        nginx_allowed_protocols={"type": "list", "elements": "str", "default": ["TLSv1.2", "TLSv1.3"]},
-        secret_paths={"type": "list", "elements": "str", "default": list(DEFAULT_SECRET_PATHS), "no_log": False},
-        expected_ports={"type": "list", "elements": "int"},
-    )
-    return spec
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    **PG_CONNECTION_SPEC,
+    "checks": {"type": "list", "elements": "str"},
+    "thresholds": THRESHOLDS_SPEC,
+    "pg_allowed_superusers": {"type": "list", "elements": "str", "default": ["postgres"]},
+    "pg_allowed_login_roles": {"type": "list", "elements": "str"},
+    "redis_host": {"type": "str", "default": "127.0.0.1"},
+    "redis_port": {"type": "int", "default": 6379},
+    "redis_public_ok": {"type": "bool", "default": False},
+    "nginx_allowed_protocols": {"type": "list", "elements": "str", "default": ["TLSv1.2", "TLSv1.3"]},
+    "secret_paths": {"type": "list", "elements": "str", "default": DEFAULT_SECRET_PATHS, "no_log": False},
+    "expected_ports": {"type": "list", "elements": "int"},
+}
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
         selected = validate(module.params)
     except ValueError as exc:

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+# Documentation repeats the result contract on purpose (RETURN has no doc fragments): no duplicate-code check.
+# pylint: disable=duplicate-code
 DOCUMENTATION = r"""
 module: tls_check
 short_description: Check how many days X.509 certificates (files and TLS endpoints) have left
@@ -145,7 +147,7 @@ checks:
         C(IP:address)), fingerprint_sha256, self_signed, backend; files also path and certificates_in_file; endpoints also
         host, port, server_name, address, protocol (for example C(TLSv1.3)), cipher, verified and verify_error.
       type: dict
-      sample: {"subject": "CN=localhost", "issuer": "CN=localhost", "not_after": "2027-05-01T10:00:00+00:00",
+      sample: {"subject": "CN=localhost", "issuer": "CN=localhost", "not_after": "2027-05-01T10:00:00Z",
                "san": ["DNS:localhost", "IP:127.0.0.1"], "protocol": "TLSv1.3", "verified": false,
                "verify_error": "self-signed certificate"}
 summary:
@@ -173,9 +175,10 @@ summary:
       type: str
   sample: {"ok": 2, "warn": 0, "crit": 0, "unknown": 0, "total": 2, "worst": "ok"}
 """
+# pylint: enable=duplicate-code
 
 import os
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -194,6 +197,7 @@ from ansible_collections.opsbook.stack.plugins.module_utils._checks import (
     select,
     unknown,
 )
+from ansible_collections.opsbook.stack.plugins.module_utils._timestamps import UTC, format_utc, utc_now
 from ansible_collections.opsbook.stack.plugins.module_utils._tls import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
@@ -207,29 +211,6 @@ from ansible_collections.opsbook.stack.plugins.module_utils._tls import (
 
 KNOWN_CHECKS = ("certificates", "endpoints")
 DEFAULTS = {"days_left": Threshold(warn=30.0, crit=7.0, direction=BELOW)}
-
-ARGUMENT_SPEC: dict[str, Any] = {
-    "certificates": {
-        "type": "list",
-        "elements": "dict",
-        "default": [],
-        "options": {"name": {"type": "str"}, "path": {"type": "path", "required": True}},
-    },
-    "endpoints": {
-        "type": "list",
-        "elements": "dict",
-        "default": [],
-        "options": {
-            "name": {"type": "str"},
-            "host": {"type": "str", "required": True},
-            "port": {"type": "int", "default": 443},
-            "server_name": {"type": "str"},
-        },
-    },
-    "timeout": {"type": "float", "default": 10},
-    "checks": {"type": "list", "elements": "str"},
-    "thresholds": dict(THRESHOLDS_SPEC),
-}
 
 
 class OptionError(ValueError):
@@ -249,10 +230,6 @@ def _limits(threshold: Threshold) -> str:
     return f" ({', '.join(levels)})" if levels else ""
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat()
-
-
 def expiry_result(
     check_id: str,
     what: str,
@@ -266,8 +243,8 @@ def expiry_result(
         "subject": info["subject"],
         "common_name": info["common_name"],
         "issuer": info["issuer"],
-        "not_before": _iso(info["not_before"]),
-        "not_after": _iso(info["not_after"]),
+        "not_before": format_utc(info["not_before"]),
+        "not_after": format_utc(info["not_after"]),
         "serial": info["serial"],
         "san": list(info["san"]),
         "fingerprint_sha256": info["fingerprint_sha256"],
@@ -277,14 +254,14 @@ def expiry_result(
     left = days_left(info["not_after"], now)
     outcome = evaluate(check_id, left, threshold, unit="days", label=what, details=details)
     who = f"{what} ({info['subject'] or 'empty subject'})"
-    date = info["not_after"].astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = info["not_after"].astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     if left < 0:
         outcome.message = f"{who} expired {_number(-left)} days ago on {date}{_limits(threshold)}"
     else:
         outcome.message = f"{who} expires in {_number(left)} days on {date}{_limits(threshold)}"
     if info["not_before"] > now:
         outcome.status = CRIT
-        begins = info["not_before"].astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        begins = info["not_before"].astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
         outcome.message = f"{who} is not valid before {begins} (not after {date})"
     return outcome
 
@@ -311,7 +288,7 @@ def check_endpoint(item: dict[str, Any], reader: Reader, threshold: Threshold, t
         peer = fetch_peer(host, port, item.get("server_name"), timeout)
     except EndpointError as exc:
         return result(check_id, CRIT, f"cannot check the certificate of {host}:{port}: {exc}", details=dict(base, error=str(exc)))
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     try:
         info = reader.info(peer["der"])
     except CertError as exc:
@@ -355,6 +332,30 @@ def prepare(params: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str
     return certificates, endpoints
 
 
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "checks": {"type": "list", "elements": "str"},
+    "thresholds": THRESHOLDS_SPEC,
+    "certificates": {
+        "type": "list",
+        "elements": "dict",
+        "default": [],
+        "options": {"name": {"type": "str"}, "path": {"type": "path", "required": True}},
+    },
+    "endpoints": {
+        "type": "list",
+        "elements": "dict",
+        "default": [],
+        "options": {
+            "name": {"type": "str"},
+            "host": {"type": "str", "required": True},
+            "port": {"type": "int", "default": 443},
+            "server_name": {"type": "str"},
+        },
+    },
+    "timeout": {"type": "float", "default": 10},
+}
+
+
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
@@ -385,7 +386,7 @@ def main() -> None:
             return module.run_command(args, data=data, binary_data=True)
 
         reader = Reader(openssl=openssl, runner=runner)
-        now = datetime.now(timezone.utc)
+        now = utc_now()
         for item in certificates:
             results.append(check_certificate(item, reader, threshold, now))
         for item in endpoints:

@@ -20,12 +20,24 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.opsbook.stack.plugins.module_utils._checks import CODE, CRIT, OK, RANK, STATUSES, UNKNOWN, WARN, module_family, summarize
+from ansible_collections.opsbook.stack.plugins.module_utils._atomic import atomic_write
+from ansible_collections.opsbook.stack.plugins.module_utils._checks import (
+    CODE,
+    CRIT,
+    OK,
+    RANK,
+    STATUSES,
+    UNKNOWN,
+    WARN,
+    is_number,
+    module_family,
+    summarize,
+)
+from ansible_collections.opsbook.stack.plugins.module_utils._timestamps import format_compact
 
 FORMAT_VERSION = 1
 ALL_FORMATS: tuple[str, ...] = ("console", "json", "markdown", "html", "junit", "prometheus")
@@ -37,6 +49,8 @@ FILE_NAMES: dict[str, str] = {
     "prometheus": "metrics.prom",
 }
 REPORT_LINE_PREFIX = "Report: "
+# Mode of the report files and the Prometheus textfile (node-exporter reads it as another user).
+REPORT_MODE = 0o644
 CHECK_MODE_NOTE = " \u00b7 check mode"
 
 # Control characters (except tab and newline), lone surrogates and the two
@@ -74,18 +88,6 @@ def safe_name(text: str, fallback: str = "checklist") -> str:
     """A file-system friendly version of a checklist name."""
     name = _SAFE_NAME.sub("_", text).strip("._-")
     return name or fallback
-
-
-def utc_now() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
-
-
-def iso(moment: _dt.datetime) -> str:
-    return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _jsonable(value: Any) -> Any:
@@ -768,23 +770,6 @@ RENDERERS = {
 # --------------------------------------------------------------------------- writing
 
 
-def atomic_write(path: str, text: str, mode: int = 0o644) -> None:
-    """Write via a temp file in the same directory and os.replace (readers never see half a file)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 @dataclass
 class WriteOutcome:
     folder: str | None = None
@@ -795,7 +780,7 @@ class WriteOutcome:
 
 
 def run_folder_name(checklist: str, started: _dt.datetime) -> str:
-    return f"{safe_name(checklist)}-{started.astimezone(_dt.timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
+    return f"{safe_name(checklist)}-{format_compact(started)}"
 
 
 def _update_latest(report_dir: str, folder: str, outcome: WriteOutcome) -> None:
@@ -813,7 +798,7 @@ def _update_latest(report_dir: str, folder: str, outcome: WriteOutcome) -> None:
     except OSError as exc:
         text_path = os.path.join(report_dir, "latest.txt")
         try:
-            atomic_write(text_path, folder + "\n")
+            atomic_write(text_path, folder + "\n", REPORT_MODE)
             outcome.latest = text_path
             outcome.warnings.append(f"could not point the 'latest' symlink at {name} ({exc}); wrote {text_path} instead")
         except OSError as exc2:
@@ -858,7 +843,7 @@ def write_report(
             for fmt in wanted:
                 path = os.path.join(outcome.folder, FILE_NAMES[fmt])
                 try:
-                    atomic_write(path, RENDERERS[fmt](report))
+                    atomic_write(path, RENDERERS[fmt](report), REPORT_MODE)
                     outcome.files.append(path)
                 except Exception as exc:  # pylint: disable=broad-exception-caught
                     outcome.warnings.append(f"cannot write {path}: {type(exc).__name__}: {exc}")
@@ -866,7 +851,7 @@ def write_report(
     if prometheus_textfile:
         target = textfile_path(prometheus_textfile, str(report.get("checklist", "")))
         try:
-            atomic_write(target, render_prometheus(report))
+            atomic_write(target, render_prometheus(report), REPORT_MODE)
             outcome.textfile = target
         except Exception as exc:  # pylint: disable=broad-exception-caught
             outcome.warnings.append(f"cannot write the Prometheus textfile {target}: {type(exc).__name__}: {exc}")

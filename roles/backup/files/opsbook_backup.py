@@ -14,7 +14,12 @@ Exit codes of ``run``: 0 all ok or skipped, 1 a backup failed, 2 bad usage or
 config (nothing written), 3 the lock was not obtained within --wait.
 
 Python 3.11+ stdlib; python3-psycopg (logical) and python3-redis (redis) are
-imported only where needed.
+imported only where needed. Timestamps, sizes, atomic writes and the
+PostgreSQL / Redis sessions come from the modules it shares with the
+collection's plugins (plugins/module_utils/_timestamps.py, _sizes.py,
+_atomic.py, _pg.py, _redis.py): the backup role installs them into
+``<prefix>/lib/opsbook`` for ``<prefix>/sbin/opsbook-backup``; run from a
+checkout of the collection, the tool takes them from plugins/module_utils.
 """
 
 from __future__ import annotations
@@ -43,6 +48,31 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+
+def _shared_modules_dir() -> str | None:
+    """Where the modules shared with the collection are: installed next to the tool, or in a checkout."""
+    here = Path(__file__).resolve().parent
+    # <prefix>/sbin -> <prefix>/lib/opsbook; roles/backup/files -> plugins/module_utils of the collection.
+    for candidate in (here.parent / "lib" / "opsbook", here / ".." / ".." / ".." / "plugins" / "module_utils"):
+        if (candidate / "_timestamps.py").is_file():
+            return str(candidate)
+    return None
+
+
+_SHARED = _shared_modules_dir()
+if _SHARED and _SHARED not in sys.path:
+    sys.path.insert(0, _SHARED)
+
+# pylint: disable=wrong-import-position
+try:
+    from _atomic import atomic_write, fsync_dir, temp_prefix  # noqa: E402
+    from _sizes import human_bytes  # noqa: E402
+    from _timestamps import format_compact, format_utc, parse_utc, utc_now  # noqa: E402
+except ImportError as _missing:
+    sys.exit(f"opsbook-backup: {_missing}: the modules it shares with the collection are not in "
+             f"{Path(__file__).resolve().parent.parent / 'lib' / 'opsbook'}; apply the opsbook.stack.backup role")
+# pylint: enable=wrong-import-position
 
 PROG = "opsbook-backup"
 DEFAULT_CONFIG = "/etc/opsbook/backup.json"
@@ -96,44 +126,9 @@ class CommandError(Exception):
 # ---------------------------------------------------------------------------
 
 
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def make_stamp(when: dt.datetime) -> str:
-    """``YYYYmmddTHHMMSSZ`` in UTC (a naive datetime is taken as UTC)."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
-def iso(when: dt.datetime | None) -> str | None:
-    """``YYYY-mm-ddTHH:MM:SSZ`` in UTC."""
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_stamp(stamp: str) -> dt.datetime:
-    return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
-
-
 def record_id(stamp: str, kind: str, target: str | None = None) -> str:
     """``<stamp>-<kind>[-<target>]``."""
     return f"{stamp}-{kind}-{target}" if target else f"{stamp}-{kind}"
-
-
-def human_bytes(size: float | None) -> str:
-    if size is None:
-        return "?"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"  # pragma: no cover
 
 
 def one_line(text: Any, limit: int = 400) -> str:
@@ -236,7 +231,7 @@ def new_record(rid: str, kind: str, target: str | None, trigger: str, start: dt.
         "status": "running",
         "pid": pid,
         "trigger": trigger,
-        "start": iso(start),
+        "start": format_utc(start),
         "end": None,
         "duration_s": None,
         "size_bytes": None,
@@ -252,8 +247,8 @@ def new_record(rid: str, kind: str, target: str | None, trigger: str, start: dt.
 def finish_record(record: Mapping[str, Any], status: str, end: dt.datetime, message: str, **fields: Any) -> dict[str, Any]:
     """The final record: status, end, duration; ``fields`` override the rest."""
     out = dict(record)
-    start = dt.datetime.strptime(str(record["start"]), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
-    out.update(status=status, end=iso(end), duration_s=round(max((end - start).total_seconds(), 0.0), 1), message=one_line(message))
+    start = parse_utc(str(record["start"]), "record start")
+    out.update(status=status, end=format_utc(end), duration_s=round(max((end - start).total_seconds(), 0.0), 1), message=one_line(message))
     if status in ("failed", "skipped") and out.get("checksum_status") == "pending":
         out["checksum_status"] = "not_applicable"
     out.update(fields)
@@ -387,33 +382,9 @@ def sha256_file(path: str | os.PathLike[str], sync: bool = False) -> tuple[int, 
     return size, digest.hexdigest()
 
 
-def fsync_dir(path: str | os.PathLike[str]) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_json_atomic(path: str | os.PathLike[str], doc: Any, mode: int = 0o640) -> None:
-    """Write JSON to ``path`` via a temporary file in the same directory and os.replace."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle, indent=1, sort_keys=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(path.parent)
+    """``doc`` as JSON (one-space indent) in ``path``, written atomically (see _atomic.atomic_write)."""
+    atomic_write(path, json.dumps(doc, indent=1, sort_keys=False) + "\n", mode)
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
@@ -430,7 +401,7 @@ def artifact_files(directory: str | os.PathLike[str]) -> list[str]:
         for name in sorted(filenames):
             full = Path(dirpath) / name
             rel = full.relative_to(root).as_posix()
-            if rel == MANIFEST or (name.startswith(f".{MANIFEST}.") and name.endswith(".tmp")):
+            if rel == MANIFEST or (name.startswith(temp_prefix(MANIFEST)) and name.endswith(".tmp")):
                 continue
             if full.is_symlink() or not full.is_file():
                 continue
@@ -656,7 +627,7 @@ class BackupLock:
                     on_wait(f"waiting up to {int(wait)} s for the lock held by {lock_holder_text(read_holder(self.lock_path))}")
                     told = True
                 time.sleep(min(1.0, max(wait - waited, 0.05)))
-        holder = {"pid": os.getpid(), "kind": kind, "target": target, "start": iso(utc_now())}
+        holder = {"pid": os.getpid(), "kind": kind, "target": target, "start": format_utc(utc_now())}
         write_json_atomic(holder_path(self.lock_path), holder, mode=0o644)
 
     def release(self) -> None:
@@ -824,7 +795,7 @@ def allocate_stamp(ctx: Context, kind: str, target: str | None) -> tuple[dt.date
     """A start time whose record id is not taken yet (two runs in one second wait a second)."""
     while True:
         start = utc_now().replace(microsecond=0)
-        stamp = make_stamp(start)
+        stamp = format_compact(start)
         rid = record_id(stamp, kind, target)
         if not (ctx.records_dir / f"{rid}.json").exists():
             return start, stamp, rid
@@ -982,15 +953,15 @@ class SnapshotHelper:
 
 def snapshot_helper_main(db: str, port: int) -> int:
     """Runs as postgres. Prints {"snapshot"...}, then {"tables"...}, keeps the snapshot until stdin closes."""
-    try:
-        import psycopg
-        from psycopg import sql
-    except ImportError:
-        print(json.dumps({"error": "python3-psycopg is not installed; apt-get install python3-psycopg"}), flush=True)
+    import _pg  # pylint: disable=import-outside-toplevel  # psycopg is loaded by this helper only
+
+    if _pg.psycopg is None:
+        print(json.dumps({"error": _pg.PSYCOPG_MISSING}), flush=True)
         return 1
     try:
-        with psycopg.connect(dbname=db, port=port, application_name="opsbook-backup", connect_timeout=30) as conn:
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        # A transaction (no autocommit) holds the exported snapshot until stdin closes.
+        with _pg.connect({"login_port": port, "connect_timeout": 30}, db, PROG, autocommit=False) as conn:
+            conn.isolation_level = _pg.psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
             row = conn.execute(
                 "SELECT pg_export_snapshot(), current_setting('server_version'), pg_is_in_recovery(), pg_database_size(current_database())"
@@ -1005,17 +976,14 @@ def snapshot_helper_main(db: str, port: int) -> int:
             ).fetchall()
             counts = []
             for schema, name in tables:
-                query = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+                query = _pg.sql.SQL("SELECT count(*) FROM {}.{}").format(_pg.sql.Identifier(schema), _pg.sql.Identifier(name))
                 result = conn.execute(query).fetchone()
                 counts.append({"schema": schema, "name": name, "rows": int(result[0]) if result else 0})
             print(json.dumps({"tables": counts}), flush=True)
             sys.stdin.read()
             conn.rollback()
-    except psycopg.Error as exc:
-        diag = getattr(exc, "diag", None)
-        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
-        text = (getattr(diag, "message_primary", None) if diag else None) or (lines[0] if lines else type(exc).__name__)
-        print(json.dumps({"error": one_line(text)}), flush=True)
+    except _pg.psycopg.Error as exc:
+        print(json.dumps({"error": one_line(_pg.error_text(exc))}), flush=True)
         return 1
     return 0
 
@@ -1069,7 +1037,7 @@ def run_logical(ctx: Context, db: str, stamp: str, record: dict[str, Any], artif
         "id": record["id"],
         "kind": "logical",
         "target": db,
-        "created": iso(utc_now()),
+        "created": format_utc(utc_now()),
         "duration_s": round(time.monotonic() - started, 1),
         "host": ctx.host,
         "server_version": snap["server_version"],
@@ -1097,10 +1065,11 @@ def epoch(value: Any) -> int:
 
 
 def run_redis(ctx: Context, stamp: str, record: dict[str, Any], artifact: list[Path]) -> Outcome:
-    try:
-        import redis
-    except ImportError:
-        raise BackupError("python3-redis is not installed; apt-get install python3-redis") from None
+    import _redis  # pylint: disable=import-outside-toplevel  # redis-py is loaded for redis backups only
+
+    redis = _redis.redis
+    if redis is None:
+        raise BackupError(_redis.REDIS_MISSING)
     rcfg = ctx.cfg["redis"]
     password = None
     if rcfg.get("password_file"):
@@ -1111,7 +1080,7 @@ def run_redis(ctx: Context, stamp: str, record: dict[str, Any], artifact: list[P
     started = time.monotonic()
     timeout = int(rcfg["timeout"])
     try:
-        client = redis.Redis(host=rcfg["host"], port=int(rcfg["port"]), username=rcfg.get("user") or None, password=password, socket_timeout=30)
+        client = _redis.client(_redis.client_kwargs(rcfg["host"], int(rcfg["port"]), timeout=30, user=rcfg.get("user") or None, password=password))
         before = epoch(client.lastsave())
         while int(time.time()) <= before:  # LASTSAVE has one-second resolution
             time.sleep(0.2)
@@ -1146,7 +1115,7 @@ def run_redis(ctx: Context, stamp: str, record: dict[str, Any], artifact: list[P
         "id": record["id"],
         "kind": "redis",
         "target": None,
-        "created": iso(utc_now()),
+        "created": format_utc(utc_now()),
         "duration_s": round(time.monotonic() - started, 1),
         "host": ctx.host,
         "redis_version": server.get("redis_version"),
@@ -1249,7 +1218,7 @@ def run_config(ctx: Context, stamp: str, record: dict[str, Any], artifact: list[
         "id": record["id"],
         "kind": "config",
         "target": None,
-        "created": iso(utc_now()),
+        "created": format_utc(utc_now()),
         "duration_s": round(time.monotonic() - started, 1),
         "host": ctx.host,
         "sources": list(ctx.cfg["config_paths"]),
@@ -1361,7 +1330,7 @@ def run_one(ctx: Context, kind: str, target: str | None) -> dict[str, Any]:
             size_bytes=outcome.size_bytes,
             path=outcome.path,
             checksum_status=outcome.checksum_status,
-            verified_at=iso(now) if outcome.checksum_status == "verified" else None,
+            verified_at=format_utc(now) if outcome.checksum_status == "verified" else None,
             pgbackrest=outcome.pgbackrest,
             details=outcome.details,
         )
@@ -1412,7 +1381,7 @@ def verify_record(ctx: Context, rec: Mapping[str, Any]) -> tuple[bool, str]:
     path = ctx.records_dir / f"{rec['id']}.json"
     try:
         current = read_json(path)
-        current.update(checksum_status="verified" if ok else "failed", verified_at=iso(utc_now()))
+        current.update(checksum_status="verified" if ok else "failed", verified_at=format_utc(utc_now()))
         if not ok:
             current["verify_message"] = one_line(msg)
         else:
@@ -1577,7 +1546,7 @@ def restore_test_logical(ctx: Context, rid: str | None, target: str | None) -> d
                 f"not enough space for the scratch database: {human_bytes(free)} free, {human_bytes(space_needed(need))} needed "
                 f"(database {human_bytes(need)} at backup time); free space or restore-test on another host"
             )
-    scratch = SCRATCH_DB_PREFIX + make_stamp(utc_now()).lower()
+    scratch = SCRATCH_DB_PREFIX + format_compact(utc_now()).lower()
     if psql_query(ctx, "postgres", f"SELECT 1 FROM pg_database WHERE datname = '{scratch}'"):
         raise UsageError(f"database {scratch} already exists; is another restore test running?")
     started = time.monotonic()
@@ -1663,7 +1632,7 @@ def restore_test_physical(ctx: Context, label: str | None) -> dict[str, Any]:
             f"not enough space in {base} for the scratch cluster: {human_bytes(free)} free, {human_bytes(space_needed(db_bytes))} needed "
             f"(set {chosen['label']}: {human_bytes(db_bytes)}); free space or set backup_restore_test_dir"
         )
-    work = Path(base) / make_stamp(utc_now())
+    work = Path(base) / format_compact(utc_now())
     data, sock = work / "data", work / "run"
     try:
         make_artifact_dir(work, 0o700, "postgres")  # exclusive: the cleanup below only ever removes our own

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 from helpers import PYTHON, ansible_playbook
-from helpers.backups import make_artifact, record, write_records
+from helpers.backups import iso, make_artifact, record, write_records
 
-from ansible_collections.opsbook.stack.plugins.module_utils import _backup
 from ansible_collections.opsbook.stack.plugins.module_utils._checks import CHECK_ID_RE
 
 UTC = datetime.timezone.utc
@@ -57,8 +56,8 @@ def test_module_end_to_end_via_ansible(tmp_path):
         files = {"toc.dat": b"t" * 338, "3456.dat.zst": b"z" * 12345} if kind == "logical" else {"f.conf": b"c" * 33}
         make_artifact(directory, files)
         item = record(kind, 0, target=target, size=size, path=str(directory))
-        item.update(id=f"{stamp}-{kind}{'-' + target if target else ''}", start=_backup.iso(start),
-                    end=_backup.iso(start + datetime.timedelta(seconds=9)))
+        item.update(id=f"{stamp}-{kind}{'-' + target if target else ''}", start=iso(start),
+                    end=iso(start + datetime.timedelta(seconds=9)))
         items.append(item)
     write_records(root, items)
     (root / "records" / "garbage.json").write_text("{not json")

@@ -12,6 +12,7 @@ from helpers.backups import NOW, at, make_artifact, record, write_records
 from ansible_collections.opsbook.stack.plugins.module_utils import _backup
 from ansible_collections.opsbook.stack.plugins.module_utils._checks import Threshold, ThresholdError
 from ansible_collections.opsbook.stack.plugins.module_utils._host import FsUsage
+from ansible_collections.opsbook.stack.plugins.module_utils._timestamps import format_utc
 from ansible_collections.opsbook.stack.plugins.modules import backup_check as bc
 
 UTC = datetime.timezone.utc
@@ -35,7 +36,7 @@ def test_read_records_reports_bad_files_and_resolves_running(tmp_path):
     dead = record("incr", 1, status="running", pid=2**22 + 12345)  # beyond pid_max on most hosts: not running
     reused = record("diff", 1, status="running", pid=os.getpid(), duration_h=48)  # started 2 days ago; this pid is younger
     live = record("logical", 0, status="running", target="appdb", pid=os.getpid())
-    live["start"] = _backup.iso(datetime.datetime.now(UTC))  # this process started before now: alive
+    live["start"] = format_utc(datetime.datetime.now(UTC))  # this process started before now: alive
     write_records(tmp_path, [good, dead, reused, live])
     (tmp_path / "records" / "broken.json").write_text('{"schema": 1, "id": ')
     (tmp_path / "records" / "alien.json").write_text('{"schema": 1, "id": "x", "kind": "tape", "status": "ok"}')
@@ -187,7 +188,7 @@ def test_size_first_backup_shrink_and_growth():
         out = bc.size_result(schedule("full"), records, SHRINK)
         assert (out.status, out.value) == (status, value), out.message
     out = bc.size_result(schedule("full"), parsed(record("full", 25, size=1000), record("full", 1, size=400)), SHRINK)
-    assert "is 60% smaller than the previous one (1000 bytes) (warn >= 20%, crit >= 50%)" in out.message
+    assert "is 60% smaller than the previous one (1000 B) (warn >= 20%, crit >= 50%)" in out.message
 
 
 # ------------------------------------------------------------------ growth, space
@@ -246,7 +247,7 @@ def test_parse_pgbackrest_info_and_results():
     assert info.ok and info.archive_max == "000000010000000000000003"
     newest = info.newest()
     assert newest is not None and (newest.label, newest.type, newest.repo_delta) == ("20261126-065941F", "full", 2801702)
-    assert _backup.iso(newest.stop) == "2026-11-26T06:59:44Z"
+    assert format_utc(newest.stop) == "2026-11-26T06:59:44Z"
     with pytest.raises(ValueError, match="stanza 'other' is not in the output"):
         _backup.parse_pgbackrest_info(INFO_OK, "other")
     assert bc.pgbackrest_info_result("main", 0, INFO_OK, "").status == "ok"
@@ -274,7 +275,7 @@ def test_parse_archiver_output():
     line = "f|on|30min|6|000000010000000000000005|1795676625.68697|3|000000010000000000000006|1795676645.7|000000010000000000000006|1|1795676652.1\n"
     row = _backup.parse_archiver(line)
     assert row["archive_timeout_s"] == 1800 and row["failed_count"] == 3 and row["ready_count"] == 1
-    assert _backup.iso(row["last_failed_time"]) == "2026-11-26T07:04:05Z"
+    assert format_utc(row["last_failed_time"]) == "2026-11-26T07:04:05Z"
     with pytest.raises(ValueError, match="expected 12 fields"):
         _backup.parse_archiver("f|on\n")
 

@@ -16,7 +16,6 @@ from ansible_collections.opsbook.stack.plugins.modules import backup_rotate
 UTC = timezone.utc
 
 
-
 @pytest.fixture()
 def layout(tmp_path):
     return rotation_layout(tmp_path)

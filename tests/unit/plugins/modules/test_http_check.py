@@ -359,31 +359,6 @@ def test_tls_verify_off_and_ca_path(tls_server):
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("2024-05-01T12:30:00Z", dt.datetime(2024, 5, 1, 12, 30, tzinfo=UTC)),
-        ("2024-05-01T12:30:00.123Z", dt.datetime(2024, 5, 1, 12, 30, 0, 123000, tzinfo=UTC)),
-        ("2024-05-01T12:30:00.123456789+00:00", dt.datetime(2024, 5, 1, 12, 30, 0, 123456, tzinfo=UTC)),
-        ("2024-05-01T14:30:00+0200", dt.datetime(2024, 5, 1, 12, 30, tzinfo=UTC)),
-        ("2024-05-01T07:30:00-05", dt.datetime(2024, 5, 1, 12, 30, tzinfo=UTC)),
-        ("2024-05-01 12:30:00", dt.datetime(2024, 5, 1, 12, 30, tzinfo=UTC)),
-        ("2024-05-01T12:30", dt.datetime(2024, 5, 1, 12, 30, tzinfo=UTC)),
-        ("2024-05-01", dt.datetime(2024, 5, 1, tzinfo=UTC)),
-    ],
-)
-def test_parse_iso8601(text, expected):
-    parsed = _http.parse_iso8601(text)
-    assert parsed == expected
-    assert parsed.tzinfo is not None
-
-
-@pytest.mark.parametrize("text", ["", "yesterday", "2024-13-01", "2024-05-01T25:00:00", "2024-05-01T12:00:00+25:00", "1714560000"])
-def test_parse_iso8601_rejects(text):
-    with pytest.raises(ValueError):
-        _http.parse_iso8601(text)
-
-
-@pytest.mark.parametrize(
     ("actual", "expected", "same"),
     [
         (True, True, True),

@@ -16,7 +16,6 @@ from ansible_collections.opsbook.stack.plugins.module_utils._checks import CHECK
 from ansible_collections.opsbook.stack.plugins.modules import log_check
 
 
-
 def params(tmp_path: Path, files, **extra):
     base = {
         "checks": None,

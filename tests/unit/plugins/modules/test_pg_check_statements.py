@@ -7,8 +7,7 @@ import datetime
 import pytest
 import yaml
 
-from ansible_collections.opsbook.stack.plugins.module_utils._checks import ABOVE, Threshold, evaluate, merge_thresholds, unknown
-from ansible_collections.opsbook.stack.plugins.module_utils._pg import iso_utc, parse_utc, trend_of, trend_text
+from ansible_collections.opsbook.stack.plugins.module_utils._checks import ABOVE, Threshold, evaluate, merge_thresholds, trend_of, trend_text, unknown
 from ansible_collections.opsbook.stack.plugins.modules import pg_check
 from ansible_collections.opsbook.stack.plugins.modules.pg_check import (
     BaselineError,
@@ -54,7 +53,7 @@ def test_new_default_thresholds():
 
 def test_documentation_matches_argument_spec():
     doc = yaml.safe_load(pg_check.DOCUMENTATION)
-    spec = pg_check.argument_spec()
+    spec = pg_check.ARGUMENT_SPEC
     for name in ("statements_min_calls", "statements_top", "baseline"):
         assert doc["options"][name]["type"] == spec[name]["type"]
         assert doc["options"][name]["default"] == spec[name]["default"]
@@ -67,16 +66,6 @@ def test_documentation_matches_argument_spec():
 
 
 # -- baseline and trend ------------------------------------------------------------
-
-
-def test_parse_utc_variants_and_iso():
-    assert parse_utc("2026-10-26T06:00:00Z") == datetime.datetime(2026, 10, 26, 6, tzinfo=UTC)
-    assert parse_utc("2026-10-26T08:00:00+02:00") == datetime.datetime(2026, 10, 26, 6, tzinfo=UTC)
-    assert parse_utc("2026-10-26 06:00:00") == datetime.datetime(2026, 10, 26, 6, tzinfo=UTC)
-    assert iso_utc(datetime.datetime(2026, 10, 26, 8, 0, 0, 999, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))) == "2026-10-26T06:00:00Z"
-    for bad in ("", "yesterday", None, 5):
-        with pytest.raises(ValueError, match="ISO-8601"):
-            parse_utc(bad)
 
 
 def test_trend_of_and_text():

@@ -161,7 +161,7 @@ def test_analyze_result_values():
 
 
 def _params(**over):
-    params = {k: v.get("default") for k, v in pg_maintenance.argument_spec().items()}
+    params = {k: v.get("default") for k, v in pg_maintenance.ARGUMENT_SPEC.items()}
     params.update(over)
     return params
 
@@ -187,7 +187,7 @@ def test_validate_options_accepts_defaults():
 
 def test_argument_spec_matches_documentation():
     doc = yaml.safe_load(pg_maintenance.DOCUMENTATION)["options"]
-    spec = pg_maintenance.argument_spec()
+    spec = pg_maintenance.ARGUMENT_SPEC
     own = {k: v for k, v in spec.items() if k in doc}
     assert set(doc) == set(own)
     for name, entry in doc.items():

@@ -160,7 +160,7 @@ def test_memory_of_total_system_memory_when_no_maxmemory():
 def test_memory_of_maxmemory_and_levels():
     res = memory_result(info(used_memory=85 * 2**20, maxmemory=100 * 2**20), DEFAULTS["memory_pct"])
     assert (res.status, res.value, res.details["basis"]) == ("warn", 85.0, "maxmemory")
-    assert res.message == "memory used of maxmemory (85.0M of 100.0M) is 85% (warn >= 80%, crit >= 90%)"
+    assert res.message == "memory used of maxmemory (85.0 MiB of 100.0 MiB) is 85% (warn >= 80%, crit >= 90%)"
     assert memory_result(info(used_memory=95, maxmemory=100), DEFAULTS["memory_pct"]).status == "crit"
     assert memory_result(info(maxmemory=0, total_system_memory=0), DEFAULTS["memory_pct"]).status == "unknown"
     assert memory_result({}, DEFAULTS["memory_pct"]).status == "unknown"

@@ -470,7 +470,7 @@ def test_secret_files_not_inspectable_is_unknown():
 
 
 def params(**over):
-    base = {name: spec.get("default") for name, spec in security_check.argument_spec().items()}
+    base = {name: spec.get("default") for name, spec in security_check.ARGUMENT_SPEC.items()}
     base.update(over)
     return base
 
@@ -491,7 +491,7 @@ def test_validate_options():
 
 
 def test_argument_spec_defaults_and_no_log():
-    spec = security_check.argument_spec()
+    spec = security_check.ARGUMENT_SPEC
     assert spec["login_password"]["no_log"] is True
     assert spec["secret_paths"]["default"] == security_check.DEFAULT_SECRET_PATHS
     assert spec["nginx_allowed_protocols"]["default"] == ["TLSv1.2", "TLSv1.3"]

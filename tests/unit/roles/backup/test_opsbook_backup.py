@@ -68,12 +68,12 @@ def run(capsys, *argv):
 
 def test_stamp_and_id_are_utc():
     when = dt.datetime(2026, 11, 26, 8, 15, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
-    assert ob.make_stamp(when) == "20261126T071500Z"
-    assert ob.iso(when) == "2026-11-26T07:15:00Z"
-    assert ob.make_stamp(dt.datetime(2026, 1, 2, 3, 4, 5)) == "20260102T030405Z"
+    assert ob.format_compact(when) == "20261126T071500Z"
+    assert ob.format_utc(when) == "2026-11-26T07:15:00Z"
+    assert ob.format_compact(dt.datetime(2026, 1, 2, 3, 4, 5)) == "20260102T030405Z"
     assert ob.record_id("20261126T071500Z", "logical", "appdb") == "20261126T071500Z-logical-appdb"
     assert ob.record_id("20261126T071500Z", "full") == "20261126T071500Z-full"
-    assert ob.parse_stamp("20261126T071500Z") == dt.datetime(2026, 11, 26, 7, 15, tzinfo=dt.timezone.utc)
+    assert ob.parse_utc("20261126T071500Z") == dt.datetime(2026, 11, 26, 7, 15, tzinfo=dt.timezone.utc)
 
 
 def test_error_messages_are_one_line():
