@@ -2,31 +2,37 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark of the daily checklist (playbooks/daily.yml) against a shell script.
 
-Sub-commands (run from anywhere; paths are relative to the checkout):
+Sub-commands (run from anywhere; paths are relative to the checkout; the
+option --debian comes before the sub-command):
 
   image [--force]      build opsbook/bench-aio:<debian> (one all-in-one host
                        provisioned with playbooks/site.yml, docker commit);
                        reused while the label opsbook.bench.hash matches
-  up N                 start bench-01..bench-NN from the image, wait until
-                       systemd runs and the app answers /health
+  up N                 start bench-01..bench-NN from the image (built when
+                       missing), wait until systemd runs and the app answers /health
   inventory N DIR      write an N-host inventory (groups db, cache, app, web)
   shell N [-P K]       run tests/bench/daily_checks.sh once on N hosts
   ansible N            run playbooks/daily.yml once on N hosts
   run                  the whole benchmark (image, hosts, warm-up, repetitions)
                        -> JSON + Markdown table under .cache/bench/results/
+  run --smoke          the same plumbing at the smallest size (1 host, 1 rep,
+                       no warm-up, no settling) -> build/bench-smoke/; fails
+                       when a run did not produce its checks
   cost N               CPU seconds of one daily.yml and one shell run on N
                        running hosts (control node, Docker daemons, hosts)
   down                 remove every bench-* container and the opsbook-bench network
 
-Only containers named bench-* and the network opsbook-bench are touched.
+Every container is created by playbooks/sandbox.yml (tests/bench/bench_hosts.py),
+so it runs as roles/sandbox defines a sandbox host; the systemd host image
+is built when missing. Only containers named bench-* and the network opsbook-bench are touched.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import functools
+import hashlib
 import json
 import os
 import platform
@@ -35,26 +41,25 @@ import shutil
 import statistics
 import subprocess
 import sys
+import signal
 import tempfile
 import time
 from pathlib import Path
 
+import bench_hosts
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "tests" / "bench"
 CACHE = ROOT / ".cache" / "bench"
+SMOKE = ROOT / "build" / "bench-smoke"
 SECRETS = CACHE / "secrets"
 VENV_BIN = ROOT / ".venv" / "bin"
 NETWORK = "opsbook-bench"
 BASE = "bench-base"
 LABEL = "opsbook.bench"
-# Same systemd flags as playbooks/sandbox.yml (no --privileged), plus a memory cap.
-SYSTEMD_FLAGS = [
-    "--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE",
-    "--tmpfs", "/run", "--tmpfs", "/run/lock",
-    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
-    "--stop-signal", "SIGRTMIN+3",
-]
 SHELL_SCRIPT = BENCH / "daily_checks.sh"
+# The check families every bench host reports (it is in the groups db, cache, app and web).
+FAMILIES = ("host", "pg", "redis", "http", "log", "tls")
 
 
 def log(msg: str) -> None:
@@ -70,14 +75,7 @@ def sh(args: list[str], check: bool = True, capture: bool = True, **kw) -> subpr
 
 
 def ansible_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '')}"
-    env["ANSIBLE_COLLECTIONS_PATH"] = str(ROOT / ".cache" / "collections")
-    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
-    env["OPSBOOK_BENCH_SECRETS"] = str(SECRETS)
-    env.pop("ANSIBLE_FORCE_COLOR", None)
-    env["ANSIBLE_NOCOLOR"] = "1"
-    return env
+    return bench_hosts.ansible_env(OPSBOOK_BENCH_SECRETS=str(SECRETS))
 
 
 def host_names(n: int) -> list[str]:
@@ -104,52 +102,53 @@ def source_hash(debian: str) -> str:
             continue
         h.update(str(p.relative_to(ROOT)).encode())
         h.update(p.read_bytes())
-    base = sh(["docker", "image", "inspect", "-f", "{{.Id}}", f"opsbook/debian-systemd:{debian}"]).stdout.strip()
+    base = sh(["docker", "image", "inspect", "-f", "{{.Id}}", bench_hosts.base_image(debian)]).stdout.strip()
     h.update(base.encode())
     return h.hexdigest()[:16]
 
 
-def image_hash(debian: str) -> str | None:
-    res = sh(["docker", "image", "inspect", "-f", f'{{{{ index .Config.Labels "{LABEL}.hash" }}}}',
+def image_label(debian: str, key: str) -> str | None:
+    res = sh(["docker", "image", "inspect", "-f", f'{{{{ index .Config.Labels "{LABEL}.{key}" }}}}',
               image_name(debian)], check=False)
     return res.stdout.strip() if res.returncode == 0 else None
 
 
-def ensure_network() -> None:
-    if sh(["docker", "network", "inspect", NETWORK], check=False).returncode != 0:
-        sh(["docker", "network", "create", "--label", f"{LABEL}=true", NETWORK])
+def secrets_hash() -> str:
+    """Hash of the generated secrets the image was provisioned with: the
+    checklist and the shell script read them from .cache/bench/secrets, so an
+    image whose secrets are gone (make clean) is rebuilt, not used with new ones."""
+    h = hashlib.sha256()
+    for p in sorted(SECRETS.rglob("*")) if SECRETS.is_dir() else []:
+        if p.is_file():
+            h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:16]
 
 
-def run_container(name: str, image: str, memory: str) -> None:
-    sh(["docker", "run", "-d", "--name", name, "--hostname", name, "--network", NETWORK,
-        "--label", f"{LABEL}=true", "--memory", memory, *SYSTEMD_FLAGS, image, "/lib/systemd/systemd"])
-
-
-def wait_booted(name: str, timeout: float = 180) -> None:
-    deadline = time.time() + timeout
-    state = ""
-    while time.time() < deadline:
-        res = sh(["docker", "exec", name, "systemctl", "is-system-running", "--wait"], check=False)
-        state = res.stdout.strip()
-        if state in ("running", "degraded"):
-            return
-        time.sleep(1)
-    raise SystemExit(f"{name}: systemd did not finish booting ({state or 'no answer'})")
+def create_hosts(names: list[str], image: str, debian: str, memory: str) -> None:
+    """The containers through playbooks/sandbox.yml: network opsbook-bench, a
+    memory cap, no CPU cap (the hosts share the machine's CPUs)."""
+    inventory = bench_hosts.write_inventory(CACHE / "sandbox", names, image=image, debian=debian, network=NETWORK,
+                                            memory=memory, comment="the bench containers")
+    secs = bench_hosts.create(inventory, CACHE / "logs" / "sandbox.log")
+    log(f"playbooks/sandbox.yml: {', '.join(names)} running ({secs:.0f} s)")
 
 
 def build_image(debian: str, force: bool, memory: str) -> str:
+    """opsbook/bench-aio:<debian>: bench-base from the systemd host image,
+    provisioned by provision.yml, cleaned (no SSH host keys, no downloaded
+    packages), stopped and committed; reused while its hash label matches."""
+    base_image = bench_hosts.ensure_base_image(debian, log)
     want = source_hash(debian)
     image = image_name(debian)
-    if not force and image_hash(debian) == want:
+    if not force and image_label(debian, "hash") == want and image_label(debian, "secrets") == secrets_hash():
         log(f"{image} is up to date (hash {want})")
         return image
     log(f"building {image} (hash {want}): provisioning {BASE} with playbooks/site.yml")
+    t_build = time.time()
     SECRETS.mkdir(parents=True, exist_ok=True)
     os.chmod(SECRETS, 0o700)
-    sh(["docker", "rm", "-f", BASE], check=False)
-    ensure_network()
-    run_container(BASE, f"opsbook/debian-systemd:{debian}", memory)
-    wait_booted(BASE)
+    bench_hosts.remove([BASE])
+    create_hosts([BASE], base_image, debian, memory)
     t0 = time.time()
     env = ansible_env()
     env["OPSBOOK_REPORT_DIR"] = str(CACHE / "reports")
@@ -157,22 +156,25 @@ def build_image(debian: str, force: bool, memory: str) -> str:
         [str(VENV_BIN / "ansible-playbook"), "-i", str(BENCH / "inventory"), str(BENCH / "provision.yml")],
         env=env, cwd=ROOT, text=True, check=False)
     if res.returncode != 0:
-        raise SystemExit(f"provisioning {BASE} failed (rc {res.returncode}); the container is left for debugging")
-    log(f"provisioned in {time.time() - t0:.0f} s; stopping {BASE} cleanly and committing")
+        raise SystemExit(f"provisioning {BASE} failed (rc {res.returncode})")
+    log(f"provisioned in {time.time() - t0:.0f} s; cleaning, stopping {BASE} and committing")
+    # Host keys are never part of an image: every host from it makes its own
+    # at its first boot (opsbook-ssh-hostkeys.service). The packages apt
+    # downloaded are not needed on the hosts and only make the commit longer.
+    sh(["docker", "exec", BASE, "sh", "-c", "rm -f /etc/ssh/ssh_host_*; apt-get clean; rm -rf /root/.cache/pip"])
     sh(["docker", "stop", "-t", "60", BASE])
     # CMD and STOPSIGNAL (SIGRTMIN+3) are inherited from the base image.
-    sh(["docker", "commit", "--change", f"LABEL {LABEL}.hash={want}", BASE, image])
+    sh(["docker", "commit", "--change", f"LABEL {LABEL}.hash={want}", "--change", f"LABEL {LABEL}.secrets={secrets_hash()}",
+        BASE, image])
     sh(["docker", "rm", "-f", BASE])
-    log(f"{image} built")
+    keys = sh(["docker", "run", "--rm", "--entrypoint", "sh", image, "-c", "ls /etc/ssh/ssh_host_* 2>/dev/null || true"]).stdout.split()
+    if keys:
+        raise SystemExit(f"{image} carries SSH host keys ({', '.join(keys)}): an image must not")
+    log(f"{image} built in {time.time() - t_build:.0f} s")
     return image
 
 
 # ------------------------------------------------------------------ hosts
-
-def running_bench() -> list[str]:
-    out = sh(["docker", "ps", "--filter", "name=^bench-", "--format", "{{.Names}}"]).stdout.split()
-    return sorted(n for n in out if n.startswith("bench-"))
-
 
 def all_bench() -> list[str]:
     out = sh(["docker", "ps", "-a", "--filter", "name=^bench-", "--format", "{{.Names}}"]).stdout.split()
@@ -193,22 +195,10 @@ def wait_app(name: str, timeout: float = 240) -> None:
 
 def hosts_up(n: int, debian: str, memory: str) -> list[str]:
     """Exactly bench-01..bench-NN running (extra bench-NN are removed so they cost no CPU)."""
-    image = image_name(debian)
     want = host_names(n)
-    for extra in set(all_bench()) - set(want) - {BASE}:
-        sh(["docker", "rm", "-f", extra])
-    ensure_network()
-    existing = set(all_bench())
-    started = []
+    bench_hosts.remove(set(all_bench()) - set(want) - {BASE})
+    create_hosts(want, image_name(debian), debian, memory)
     for name in want:
-        if name in existing:
-            if name not in running_bench():
-                sh(["docker", "start", name])
-            continue
-        run_container(name, image, memory)
-        started.append(name)
-    for name in want:
-        wait_booted(name)
         # The image carries the backup role's timers; a backup firing during a
         # measurement would be timed with it. The daily checklist does not need them.
         sh(["docker", "exec", name, "sh", "-c",
@@ -216,19 +206,13 @@ def hosts_up(n: int, debian: str, memory: str) -> list[str]:
             "xargs -r systemctl stop"])
     for name in want:
         wait_app(name)
-    if started:
-        log(f"started {len(started)} host(s): {', '.join(started)}")
     return want
 
 
 def hosts_down() -> None:
-    names = all_bench()
+    names = bench_hosts.remove(all_bench(), NETWORK)
     if names:
-        sh(["docker", "rm", "-f", *names])
-        log(f"removed {len(names)} container(s)")
-    if sh(["docker", "network", "inspect", NETWORK], check=False).returncode == 0:
-        sh(["docker", "network", "rm", NETWORK])
-        log(f"removed network {NETWORK}")
+        log(f"removed {len(names)} container(s) and the network {NETWORK}")
 
 
 def write_inventory(n: int, directory: Path) -> Path:
@@ -265,16 +249,32 @@ def run_ansible(n: int, inventory: Path, workdir: Path, playbook: Path | None = 
     env["OPSBOOK_REPORT_DIR"] = str(workdir / "reports")
     args = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), "-f", str(max(n, 1)),
             str(playbook or ROOT / "playbooks" / "daily.yml")]
+    reports = workdir / "reports"
+    before = set(reports.glob("*/report.json"))
     t0 = time.perf_counter()
     res = subprocess.run(args, env=env, cwd=ROOT, text=True, capture_output=True, check=False)
     wall = time.perf_counter() - t0
+    new = sorted(set(reports.glob("*/report.json")) - before)
     tasks = []
     for line in res.stdout.splitlines():
         m = PROFILE_LINE.match(line.strip())
         if m:
             tasks.append((m["task"].strip(), float(m["secs"])))
     summary = [ln for ln in res.stdout.splitlines() if re.match(r"^\S+\s+: ok=", ln)]
-    return {"wall": wall, "rc": res.returncode, "tasks": tasks, "recap": summary, "output": res.stdout + res.stderr}
+    return {"wall": wall, "rc": res.returncode, "tasks": tasks, "recap": summary, "output": res.stdout + res.stderr,
+            "checks": report_counts(json.loads(new[-1].read_text())) if new else {}}
+
+
+def report_counts(report: dict) -> dict[str, dict[str, int]]:
+    """Per host of a checklist report: how many checks of each status."""
+    out: dict[str, dict[str, int]] = {}
+    for host in report.get("hosts", []):
+        counts = out.setdefault(host["name"], {})
+        for item in host["checks"]:
+            counts[item["status"]] = counts.get(item["status"], 0) + 1
+            family = item["check"].split(".", 1)[0]
+            counts["family:" + family] = counts.get("family:" + family, 0) + 1
+    return out
 
 
 def run_shell(hosts: list[str], jobs: int) -> dict:
@@ -388,24 +388,56 @@ def loadavg() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
 
+def problems(cfg: dict) -> list[str]:
+    """What shows that a run of this host count did not do its work: an
+    ansible-playbook error or unreachable host (rc other than 0 and 2, the
+    gate's status when a check is critical), a host without checks of every
+    family in the report, a host without the shell script's summary line."""
+    hosts = host_names(cfg["hosts"])
+    found = []
+    for name, runs in cfg["runs"].items():
+        for number, run in enumerate(runs, 1):
+            what = f"N={cfg['hosts']} {name} run {number}"
+            if name == "ansible_noop":
+                if run["rc"] != 0:
+                    found.append(f"{what}: rc {run['rc']}")
+            elif name.startswith("ansible"):
+                if run["rc"] not in (0, 2):
+                    found.append(f"{what}: rc {run['rc']}")
+                for host in hosts:
+                    missing = [f for f in FAMILIES if not run["checks"].get(host, {}).get("family:" + f)]
+                    if missing:
+                        found.append(f"{what}: {host} has no {', '.join(missing)} checks in the report")
+            else:
+                if run["rc"] not in (0, 2):
+                    found.append(f"{what}: rc {run['rc']}")
+                done = {line.split()[0] for line in run["summary"]}
+                if set(hosts) - done:
+                    found.append(f"{what}: no summary line for {', '.join(sorted(set(hosts) - done))}")
+    return found
+
+
 def benchmark(sizes: list[int], reps: int, debian: str, memory: str, settle: float, out: Path,
-              serial_reps_above: int, pipelining_sizes: list[int], ansible_warmup_max: int = 1000) -> dict:
+              serial_reps_above: int, pipelining_sizes: list[int], ansible_warmup_max: int = 1000,
+              warmup: bool = True, exec_count: int = 20) -> dict:
     """Per host count: one untimed warm-up (daily.yml, shell script), then
     `reps` interleaved repetitions of daily.yml, the serial and the parallel
     shell script; then one run each of the evidence variants (pipelining,
     noop). The serial shell script runs once (not `reps` times) above
     `serial_reps_above` hosts: it is N times the one-host time and the most
-    expensive run of the set."""
+    expensive run of the set. results["problems"] lists the runs that did not
+    do their work (see problems())."""
     build_image(debian, False, memory)
     info = machine_info(debian)
     info.update(memory_cap=memory, reps=reps, sizes=sizes)
-    results: dict = {"machine": info, "configs": {}}
+    results: dict = {"machine": info, "configs": {}, "problems": []}
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-daily-"))
 
     def timed(cfg: dict, name: str, fn, label: str) -> None:
         before = loadavg()
         r = fn()
+        out.mkdir(parents=True, exist_ok=True)
         (out / f"n{cfg['hosts']:02d}-{name}-{label}.log").write_text(r.pop("output"))
         r["load1_before"] = before
         log(f"  {label} {name}: {r['wall']:.1f} s rc {r['rc']} (load {before:.1f})")
@@ -422,11 +454,12 @@ def benchmark(sizes: list[int], reps: int, debian: str, memory: str, settle: flo
             ansible = functools.partial(run_ansible, n, inv, work)
             serial = functools.partial(run_shell, hosts, 1)
             parallel = functools.partial(run_shell, hosts, n)
-            cfg: dict = {"hosts": n, "exec_cost_s": docker_exec_cost(hosts[0]), "runs": {}}
+            cfg: dict = {"hosts": n, "exec_cost_s": docker_exec_cost(hosts[0], exec_count), "runs": {}}
             log(f"N={n}: docker exec round trip {cfg['exec_cost_s'] * 1000:.0f} ms (load {loadavg():.1f})")
-            if n <= ansible_warmup_max:
-                timed(cfg, "ansible", ansible, "warmup")
-            timed(cfg, "shell_parallel" if n > 1 else "shell_serial", parallel if n > 1 else serial, "warmup")
+            if warmup:
+                if n <= ansible_warmup_max:
+                    timed(cfg, "ansible", ansible, "warmup")
+                timed(cfg, "shell_parallel" if n > 1 else "shell_serial", parallel if n > 1 else serial, "warmup")
             for rep in range(1, reps + 1):
                 timed(cfg, "ansible", ansible, f"rep{rep}")
                 if n <= serial_reps_above or rep == 1:
@@ -437,6 +470,7 @@ def benchmark(sizes: list[int], reps: int, debian: str, memory: str, settle: flo
                 timed(cfg, "ansible_pipelining", lambda: run_ansible(n, inv, work, pipelining=True), "rep1")
             timed(cfg, "ansible_noop", lambda: run_ansible(n, inv, work, BENCH / "noop.yml"), "rep1")
             cfg["stats"] = {k: stats([r["wall"] for r in v]) for k, v in cfg["runs"].items()}
+            results["problems"] += problems(cfg)
             results["configs"][str(n)] = cfg
             (out / "results.json").write_text(json.dumps(results, indent=2))
     finally:
@@ -502,14 +536,20 @@ def main() -> int:
                    help="above this many hosts skip the untimed daily.yml warm-up (the shell warm-up still runs)")
     s.add_argument("--pipelining-sizes", default=os.environ.get("BENCH_PIPELINING_SIZES", "1,20"),
                    help="host counts that also time daily.yml with ANSIBLE_PIPELINING=1")
+    s.add_argument("--smoke", action="store_true",
+                   help="the plumbing only: 1 host, 1 rep, no warm-up, no settling, no pipelining variant; "
+                        "results under build/bench-smoke/; exit 1 when a run did not do its work")
     s = sub.add_parser("cost", help="CPU seconds of one daily.yml run and one shell run on N running hosts")
     s.add_argument("n", type=int)
     s.add_argument("--pipelining", action="store_true")
     sub.add_parser("down", help="remove every bench-* container and the network")
     a = p.parse_args()
+    # A stopped run (CI time limit, Ctrl-C) still removes its hosts (finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if a.cmd == "image":
         build_image(a.debian, a.force, a.memory)
     elif a.cmd == "up":
+        build_image(a.debian, False, a.memory)
         hosts_up(a.n, a.debian, a.memory)
     elif a.cmd == "inventory":
         print(write_inventory(a.n, a.dir))
@@ -525,17 +565,27 @@ def main() -> int:
         print(f"wall {r['wall']:.2f} s rc {r['rc']}")
         return r["rc"]
     elif a.cmd == "run":
-        out = CACHE / "results" / time.strftime("%Y%m%dT%H%M%S")
+        stamp = time.strftime("%Y%m%dT%H%M%S")
         t0 = time.time()
+        if a.smoke:
+            out = SMOKE / f"daily-{a.debian}-{stamp}"
+            args = dict(sizes=[1], reps=1, settle=0, pipelining_sizes=[], warmup=False, exec_count=5)
+        else:
+            out = CACHE / "results" / stamp
+            args = dict(sizes=[int(x) for x in a.sizes.split(",")], reps=a.reps, settle=a.settle,
+                        pipelining_sizes=[int(x) for x in a.pipelining_sizes.split(",") if x])
         try:
-            res = benchmark([int(x) for x in a.sizes.split(",")], a.reps, a.debian, a.memory, a.settle, out,
-                            a.serial_reps_above, [int(x) for x in a.pipelining_sizes.split(",") if x],
-                            a.ansible_warmup_max)
+            res = benchmark(debian=a.debian, memory=a.memory, out=out, serial_reps_above=a.serial_reps_above,
+                            ansible_warmup_max=a.ansible_warmup_max, **args)
         finally:
             if not a.keep:
                 hosts_down()
         print(res["table"])
         log(f"done in {(time.time() - t0) / 60:.1f} min; logs and results.json in {out}")
+        for problem in res["problems"]:
+            log(f"PROBLEM: {problem}")
+        if a.smoke and res["problems"]:
+            return 1
     elif a.cmd == "cost":
         print(json.dumps(cpu_cost(a.n, a.pipelining), indent=2))
     elif a.cmd == "down":
