@@ -40,7 +40,7 @@ export PIP_CERT ?= /etc/ssl/certs/ca-certificates.crt
 endif
 
 .PHONY: help venv collection docker apt-cache images sandbox demo sandbox-destroy \
-        test lint sanity units molecule molecule-% build clean daily weekly backup bench bench-backup
+        test lint sanity units molecule molecule-% build clean daily weekly backup bench bench-backup bench-dr bench-smoke
 
 help: ## list targets
 	@grep -E '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -91,15 +91,25 @@ dr-drill: venv collection ## run the DR drill: fresh DR host, PITR restore, app,
 backup: venv collection ## take a backup now: make backup KIND=full|incr|diff|logical|redis|config
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/backup.yml -e backup_kind=$(KIND)
 
-bench: venv collection images ## time daily.yml against a shell script on 1, 5 and 20 bench hosts (docs/PERFORMANCE.md, ~30 min)
-	$(BIN)/python tests/bench/bench_daily.py run
+bench: venv collection images ## time daily.yml against a shell script on 1, 5 and 20 bench hosts of DEBIAN (docs/PERFORMANCE.md, ~30 min)
+	$(BIN)/python tests/bench/bench_daily.py --debian $(DEBIAN) run
 
 bench-backup: venv collection images ## time backups on DEBIAN: opsbook-backup logical vs pg_dump|gzip, pgBackRest full vs incr (docs/PERFORMANCE.md, ~6 min)
 	$(BIN)/python tests/bench/bench_backup.py run --debian $(DEBIAN)
 
 bench-dr: venv collection images ## restore-test time and DR drill RTO / RPO on a >= 1 GB database, on DEBIAN (docs/PERFORMANCE.md, ~25 min)
-	@bash scripts/ensure-docker.sh
 	$(BIN)/python tests/bench/bench_dr.py run --debian $(DEBIAN)
+
+# The benchmarks' plumbing at the smallest size, one after the other (results
+# in build/bench-smoke/, never in docs/ or tests/bench/results/). Their
+# containers are removed at the end whatever happened; the exit status is 1
+# when either failed.
+bench-smoke: venv collection images ## bench_daily and bench_backup at the smallest size on DEBIAN (build/bench-smoke/)
+	@trap '$(BIN)/python tests/bench/bench_daily.py down; $(BIN)/python tests/bench/bench_backup.py down' EXIT; \
+	  trap 'exit 143' TERM INT; rc=0; \
+	  $(BIN)/python tests/bench/bench_daily.py --debian $(DEBIAN) run --smoke || rc=1; \
+	  $(BIN)/python tests/bench/bench_backup.py run --smoke --debian $(DEBIAN) || rc=1; \
+	  exit $$rc
 
 sandbox-destroy: venv collection ## remove every sandbox container, network and volume
 	@bash scripts/ensure-docker.sh
