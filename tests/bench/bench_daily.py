@@ -150,8 +150,10 @@ def build_image(debian: str, force: bool, memory: str) -> str:
     bench_hosts.remove([BASE])
     create_hosts([BASE], base_image, debian, memory)
     t0 = time.time()
-    env = ansible_env()
-    env["OPSBOOK_REPORT_DIR"] = str(CACHE / "reports")
+    # profile_tasks: the slowest provisioning tasks at the end of the output.
+    env = bench_hosts.ansible_env(OPSBOOK_BENCH_SECRETS=str(SECRETS), OPSBOOK_REPORT_DIR=str(CACHE / "reports"),
+                                  ANSIBLE_CALLBACKS_ENABLED="opsbook.stack.checklist,ansible.posix.profile_tasks",
+                                  PROFILE_TASKS_TASK_OUTPUT_LIMIT="15")
     res = subprocess.run(
         [str(VENV_BIN / "ansible-playbook"), "-i", str(BENCH / "inventory"), str(BENCH / "provision.yml")],
         env=env, cwd=ROOT, text=True, check=False)
@@ -166,7 +168,8 @@ def build_image(debian: str, force: bool, memory: str) -> str:
     # CMD and STOPSIGNAL (SIGRTMIN+3) are inherited from the base image.
     sh(["docker", "commit", "--change", f"LABEL {LABEL}.hash={want}", "--change", f"LABEL {LABEL}.secrets={secrets_hash()}",
         BASE, image])
-    sh(["docker", "rm", "-f", BASE])
+    # The network goes too unless bench hosts are on it (docker refuses then).
+    bench_hosts.remove([BASE], NETWORK)
     keys = sh(["docker", "run", "--rm", "--entrypoint", "sh", image, "-c", "ls /etc/ssh/ssh_host_* 2>/dev/null || true"]).stdout.split()
     if keys:
         raise SystemExit(f"{image} carries SSH host keys ({', '.join(keys)}): an image must not")
