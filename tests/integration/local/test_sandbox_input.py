@@ -18,8 +18,9 @@ def _sandbox(*extra: str, docker_host: str | None = None) -> subprocess.Complete
 @pytest.mark.parametrize(
     ("extra", "named"),
     [
-        (("-e", "sandbox_debian=jessie"), "got 'jessie'"),
-        (("-e", "sandbox_state=gone"), "got 'gone'"),
+        (("-e", "sandbox_debian=jessie"), "got: jessie"),
+        (("-e", "sandbox_state=gone"), "got: gone"),
+        (("-e", "sandbox_connection=telnet"), "got: telnet"),
     ],
 )
 def test_bad_input_is_refused(extra: tuple[str, ...], named: str) -> None:
