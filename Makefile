@@ -9,18 +9,22 @@ PYTHON      ?= python3
 BIN         := $(VENV)/bin
 COLLECTIONS := $(ROOT)/.cache/collections
 SANITY_ROOT := $(ROOT)/.cache/sanity
+# Output of `make build` (only this directory is replaced: other stages write under build/ meanwhile).
+BUILD       := $(ROOT)/build/collection
 # Debian release of the sandbox hosts: bookworm (12) or trixie (13).
 DEBIAN      ?= bookworm
+# How `make sandbox` / `make demo` reach the hosts: docker (docker exec) or ssh
+# (an admin user with sudo, the sandbox's own key, pinned host keys).
+CONNECTION  ?= docker
 # Inventory of `make daily`, `make weekly` and `make backup`.
 INVENTORY   ?= inventories/sandbox
 # Kind of `make backup`.
 KIND        ?= full
-# Molecule scenarios to run (default: every scenario under molecule/).
-# Debian releases the multi-host `stack` scenario runs on.
-STACK_DEBIAN ?= bookworm trixie
-# Parallel lanes of `make molecule` (scenarios run side by side; 1 = one after another).
-MOLECULE_LANES ?= 2
+# Role scenarios of `make molecule` (default: every scenario under molecule/).
 SCENARIOS   ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+# `make stack`: extra pytest arguments (e.g. STACK_ARGS="--stack-keep -k daily") and the timing file.
+STACK_ARGS  ?=
+STACK_TIMES ?= $(ROOT)/build/test/stack-$(DEBIAN).json
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
@@ -39,8 +43,9 @@ ifneq ($(wildcard /etc/ssl/certs/ca-certificates.crt),)
 export PIP_CERT ?= /etc/ssl/certs/ca-certificates.crt
 endif
 
-.PHONY: help venv collection docker apt-cache images sandbox demo sandbox-destroy \
-        test lint sanity units molecule molecule-% build clean daily weekly backup bench bench-backup bench-dr bench-smoke
+.PHONY: help venv collection docker apt-cache images images-all sandbox demo sandbox-destroy \
+        test lint sanity units integration-local duplicates molecule molecule-% stack build clean \
+        daily weekly monthly dr-drill backup bench bench-backup bench-dr bench-smoke
 
 help: ## list targets
 	@grep -E '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -65,11 +70,14 @@ docker: ## make sure a Docker engine answers (installs/starts one on Debian as r
 apt-cache: ## start the local apt cache (apt-cacher-ng) the containers share
 	@bash scripts/ensure-apt-cache.sh
 
-images: docker apt-cache ## build the systemd host images
+images: docker apt-cache ## build the systemd host image of DEBIAN
 	@bash scripts/build-images.sh $(DEBIAN)
 
-sandbox: venv collection images ## create the sandbox hosts
-	$(BIN)/ansible-playbook playbooks/sandbox.yml -e sandbox_debian=$(DEBIAN)
+images-all: docker apt-cache ## build the systemd host images of Debian 12 and 13
+	@bash scripts/build-images.sh bookworm trixie
+
+sandbox: venv collection images ## create the sandbox hosts (CONNECTION=ssh: reach them over SSH with become)
+	$(BIN)/ansible-playbook playbooks/sandbox.yml -e sandbox_debian=$(DEBIAN) -e sandbox_connection=$(CONNECTION)
 
 demo: sandbox ## sandbox + provision the whole stack + print where services answer + run the daily checklist
 	$(BIN)/ansible-playbook -i inventories/sandbox playbooks/site.yml
@@ -115,7 +123,8 @@ sandbox-destroy: venv collection ## remove every sandbox container, network and 
 	@bash scripts/ensure-docker.sh
 	$(BIN)/ansible-playbook playbooks/sandbox.yml -e sandbox_state=absent
 
-test: lint build sanity units molecule ## everything CI runs
+test: venv collection ## everything CI runs, stages side by side, then the table of their wall times
+	$(BIN)/python scripts/test-stages.py
 
 lint: venv collection ## yamllint + ansible-lint (production profile) + changelog fragments
 	$(BIN)/yamllint -s .
@@ -138,31 +147,28 @@ sanity: venv ## ansible-test sanity on a copy under ansible_collections/opsbook/
 units: venv collection ## pytest unit tests
 	cd $(ROOT) && PYTHONPATH=$(COLLECTIONS) $(BIN)/pytest -q tests/unit
 
-molecule: venv collection images ## every Molecule scenario (stack on Debian 12 and 13), in MOLECULE_LANES parallel lanes
-	@bash scripts/build-images.sh bookworm trixie
-	@jobs=""; for s in $(SCENARIOS); do \
-	  if [ "$$s" = stack ]; then \
-	    for d in $(STACK_DEBIAN); do faults=0; [ "$$d" = bookworm ] && faults=1; jobs="$$jobs $$s:$$d:$$faults"; done; \
-	  else jobs="$$jobs $$s:bookworm:0"; fi; \
-	done; \
-	ANSIBLE_HOME=$(MOLECULE_HOME) MOLECULE=$(BIN)/molecule bash scripts/molecule-lanes.sh $(MOLECULE_LANES) "$$jobs"
+molecule: venv collection images-all ## every role scenario (create, converge, idempotence, verify on Debian 12 and 13)
+	@for s in $(SCENARIOS); do ANSIBLE_HOME=$(MOLECULE_HOME) $(BIN)/molecule test -s $$s || exit 1; done
 
-molecule-%: venv collection images ## one Molecule scenario, e.g. make molecule-redis (OPSBOOK_DEBIAN=trixie for stack)
-	@bash scripts/build-images.sh bookworm trixie
-	OPSBOOK_FAULTS=$${OPSBOOK_FAULTS:-1} ANSIBLE_HOME=$(MOLECULE_HOME) $(BIN)/molecule test -s $*
+molecule-%: venv collection images-all ## one role scenario, e.g. make molecule-redis
+	ANSIBLE_HOME=$(MOLECULE_HOME) $(BIN)/molecule test -s $*
 
-build: venv ## build the collection tarball into build/ and prove it installs
-	@rm -rf build && mkdir -p build && printf "[defaults]\n" > build/ansible.cfg
-	$(BIN)/ansible-galaxy collection build --force --output-path build .
-	cd build && ANSIBLE_COLLECTIONS_PATH=$(ROOT)/build/installed ANSIBLE_CONFIG=$(ROOT)/build/ansible.cfg \
-	  $(BIN)/ansible-galaxy collection install --offline -p $(ROOT)/build/installed opsbook-stack-*.tar.gz
-	test -f build/installed/ansible_collections/opsbook/stack/MANIFEST.json
-	ANSIBLE_COLLECTIONS_PATH=$(ROOT)/build/installed ANSIBLE_CONFIG=$(ROOT)/build/ansible.cfg \
-	  $(BIN)/ansible-doc -t role -l opsbook.stack | tee build/roles.txt
-	@for r in postgresql redis nginx app checklist backup dr; do grep -q "opsbook.stack.$$r" build/roles.txt || { echo "role $$r missing from the built collection"; exit 1; }; done
-	ANSIBLE_COLLECTIONS_PATH=$(ROOT)/build/installed ANSIBLE_CONFIG=$(ROOT)/build/ansible.cfg \
-	  $(BIN)/ansible-doc -t module -l opsbook.stack | tee build/modules.txt
-	@for m in host_check log_check pg_check redis_check http_check tls_check backup_check backup_rotate backup_run restore_test security_check pg_maintenance dr_evaluate; do grep -q "opsbook.stack.$$m" build/modules.txt || { echo "module $$m missing from the built collection"; exit 1; }; done
+stack: venv collection images-all ## the shared stack on DEBIAN over CONNECTION: created, converged, every suite of tests/integration/stack
+	$(BIN)/pytest -p no:cacheprovider tests/integration/stack --stack-debian $(DEBIAN) \
+	  --stack-connection $(CONNECTION) --stack-times $(STACK_TIMES) $(STACK_ARGS)
+
+build: venv ## build the collection tarball into build/collection/ and prove it installs
+	@rm -rf $(BUILD) && mkdir -p $(BUILD) && printf "[defaults]\n" > $(BUILD)/ansible.cfg
+	$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD) .
+	cd $(BUILD) && ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ANSIBLE_CONFIG=$(BUILD)/ansible.cfg \
+	  $(BIN)/ansible-galaxy collection install --offline -p $(BUILD)/installed opsbook-stack-*.tar.gz
+	test -f $(BUILD)/installed/ansible_collections/opsbook/stack/MANIFEST.json
+	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ANSIBLE_CONFIG=$(BUILD)/ansible.cfg \
+	  $(BIN)/ansible-doc -t role -l opsbook.stack | tee $(BUILD)/roles.txt
+	@for r in postgresql redis nginx app checklist backup dr sandbox; do grep -q "opsbook.stack.$$r" $(BUILD)/roles.txt || { echo "role $$r missing from the built collection"; exit 1; }; done
+	ANSIBLE_COLLECTIONS_PATH=$(BUILD)/installed ANSIBLE_CONFIG=$(BUILD)/ansible.cfg \
+	  $(BIN)/ansible-doc -t module -l opsbook.stack | tee $(BUILD)/modules.txt
+	@for m in host_check log_check pg_check redis_check http_check tls_check backup_check backup_rotate backup_run restore_test security_check pg_maintenance dr_evaluate; do grep -q "opsbook.stack.$$m" $(BUILD)/modules.txt || { echo "module $$m missing from the built collection"; exit 1; }; done
 
 clean: ## remove venv, caches and build output (not the sandbox)
 	rm -rf $(VENV) .cache build tests/output

@@ -14,20 +14,19 @@ import secrets as pysecrets
 import time
 
 import pytest
-from conftest import hosts_of
 
-DB = hosts_of("db")[0]
-CACHE = hosts_of("cache")[0]
+from testbed.stack import StackHost
 
-testinfra_hosts = [f"ansible://{DB}"]
+pytestmark = pytest.mark.stage("checks")
 
 PG_IDS = {"pg.connect", "pg.connections", "pg.long_running", "pg.idle_in_transaction", "pg.wraparound", "pg.vacuum", "pg.replication"}
 MONITOR_RULES = "-@all +ping +info +config|get"
 TEMP_PORT = 16379
 
 
-def _get_host(host, name):
-    return host.get_host(f"ansible://{name}", ansible_inventory=host.backend.ansible_inventory)
+@pytest.fixture(scope="module")
+def db(stack):
+    return StackHost(stack, stack.hosts("db")[0])
 
 
 def by_id(out):
@@ -36,7 +35,7 @@ def by_id(out):
 
 def pg_check(db, args, as_postgres=True):
     kwargs = {"become": True, "become_user": "postgres"} if as_postgres else {}
-    return db.ansible("opsbook.stack.pg_check", json.dumps(args), check=False, **kwargs)
+    return db.ansible("opsbook.stack.pg_check", args, check=False, **kwargs)
 
 
 def psql(db, sql, dbname="appdb"):
@@ -48,8 +47,8 @@ def psql(db, sql, dbname="appdb"):
 # -- PostgreSQL ---------------------------------------------------------------------
 
 
-def test_pg_all_checks_as_postgres_over_the_socket(host):
-    out = pg_check(host, {"login_db": "appdb"})
+def test_pg_all_checks_as_postgres_over_the_socket(db):
+    out = pg_check(db, {"login_db": "appdb"})
     assert out["changed"] is False, out
     checks = by_id(out)
     assert PG_IDS <= set(checks), out
@@ -61,7 +60,7 @@ def test_pg_all_checks_as_postgres_over_the_socket(host):
     assert checks["pg.connect"]["details"]["sees_all"] is True
     assert checks["pg.replication"]["details"]["role"] == "primary"
     # Values agree with what the server says directly.
-    size = int(psql(host, "SELECT pg_database_size('appdb')"))
+    size = int(psql(db, "SELECT pg_database_size('appdb')"))
     assert abs(checks["pg.database_size:appdb"]["value"] - size) < 1024 * 1024
     assert checks["pg.vacuum"]["details"]["database"] == "appdb"
 
@@ -81,9 +80,9 @@ def realistic_queries():
     ]
 
 
-def test_pg_app_user_over_tcp_with_realistic_queries(host, secrets):
+def test_pg_app_user_over_tcp_with_realistic_queries(db, secrets):
     out = pg_check(
-        host,
+        db,
         {"login_host": "127.0.0.1", "login_user": "app", "login_password": secrets["db_app"], "login_db": "appdb",
          "checks": ["connect", "connections", "long_running"], "queries": realistic_queries()},
         as_postgres=False,
@@ -93,13 +92,13 @@ def test_pg_app_user_over_tcp_with_realistic_queries(host, secrets):
     assert checks["pg.connect"]["details"]["sees_all"] is False
     assert "grant pg_monitor" in checks["pg.long_running"]["message"]
 
-    failed = int(psql(host, "SELECT count(*) FROM job_executions WHERE status = 'FAILED' AND started_at > now() - interval '24 hours'"))
+    failed = int(psql(db, "SELECT count(*) FROM job_executions WHERE status = 'FAILED' AND started_at > now() - interval '24 hours'"))
     q = checks["pg.query:failed_jobs_24h"]
     assert q["value"] == failed
     assert q["status"] == ("ok" if failed < 1 else "warn" if failed < 5 else "crit")
     assert q["message"].startswith(f"failed job executions in the last 24 h is {failed} runs")
 
-    newest = psql(host, "SELECT extract(epoch FROM now() - max(ts)) / 3600 FROM measurements")
+    newest = psql(db, "SELECT extract(epoch FROM now() - max(ts)) / 3600 FROM measurements")
     fresh = checks["pg.query:data_freshness_hours"]
     if newest:
         assert fresh["status"] in ("ok", "warn", "crit")
@@ -108,33 +107,33 @@ def test_pg_app_user_over_tcp_with_realistic_queries(host, secrets):
         assert fresh["status"] == "unknown" and "NULL" in fresh["message"]
 
     rate = checks["pg.query:valid_pct_24h"]
-    expected = psql(host, "SELECT 100.0 * count(*) FILTER (WHERE valid) / nullif(count(*), 0) FROM measurements WHERE ts > now() - interval '24 hours'")
+    expected = psql(db, "SELECT 100.0 * count(*) FILTER (WHERE valid) / nullif(count(*), 0) FROM measurements WHERE ts > now() - interval '24 hours'")
     if expected:
         assert rate["value"] == pytest.approx(float(expected), abs=1)
         assert rate["warn"] == 95 and rate["crit"] == 80
     else:
         assert rate["status"] == "unknown"
-    gaps = int(psql(host, "SELECT count(*) FROM measurements WHERE gap AND ts > now() - interval '24 hours'"))
+    gaps = int(psql(db, "SELECT count(*) FROM measurements WHERE gap AND ts > now() - interval '24 hours'"))
     assert checks["pg.query:gaps_24h"]["value"] == pytest.approx(gaps, abs=2)  # the ingest job may add rows in between
 
 
-def test_pg_query_threshold_crossed_warns(host, secrets):
+def test_pg_query_threshold_crossed_warns(db, secrets):
     queries = realistic_queries()[:1]
     queries[0].update(warn=0, crit=None)  # count >= 0 always
-    out = pg_check(host, {"login_host": "127.0.0.1", "login_user": "app", "login_password": secrets["db_app"],
-                          "login_db": "appdb", "checks": ["connect"], "queries": queries}, as_postgres=False)
+    out = pg_check(db, {"login_host": "127.0.0.1", "login_user": "app", "login_password": secrets["db_app"],
+                        "login_db": "appdb", "checks": ["connect"], "queries": queries}, as_postgres=False)
     q = by_id(out)["pg.query:failed_jobs_24h"]
     assert q["status"] == "warn", q
     assert out["summary"]["worst"] == "warn"
 
 
-def test_pg_custom_queries_cannot_write(host):
+def test_pg_custom_queries_cannot_write(db):
     table = f"opsbook_probe_{pysecrets.token_hex(4)}"
     ghost = f"{table}_ghost"
-    psql(host, f"CREATE TABLE {table} (x int); INSERT INTO {table} VALUES (1), (2), (3)", dbname="postgres")
+    psql(db, f"CREATE TABLE {table} (x int); INSERT INTO {table} VALUES (1), (2), (3)", dbname="postgres")
     try:
         out = pg_check(
-            host,
+            db,
             {"checks": ["connect"], "queries": [
                 {"name": "delete", "sql": f"WITH d AS (DELETE FROM {table} RETURNING 1) SELECT count(*) FROM d"},
                 {"name": "create", "sql": f"CREATE TABLE {ghost} (x int)"},
@@ -151,29 +150,29 @@ def test_pg_custom_queries_cannot_write(host):
         assert "cannot execute CREATE TABLE in a read-only transaction" in checks["pg.query:create"]["message"]
         assert "multiple commands" in checks["pg.query:escape"]["message"]
         # Nothing changed.
-        assert psql(host, f"SELECT count(*) FROM {table}", dbname="postgres") == "3"
-        assert psql(host, f"SELECT to_regclass('{ghost}') IS NULL", dbname="postgres") == "t"
+        assert psql(db, f"SELECT count(*) FROM {table}", dbname="postgres") == "3"
+        assert psql(db, f"SELECT to_regclass('{ghost}') IS NULL", dbname="postgres") == "t"
     finally:
-        psql(host, f"DROP TABLE IF EXISTS {table}, {ghost}", dbname="postgres")
+        psql(db, f"DROP TABLE IF EXISTS {table}, {ghost}", dbname="postgres")
 
 
-def test_pg_idle_and_long_sessions_are_reported(host):
+def test_pg_idle_and_long_sessions_are_reported(db):
     """A held-open transaction and a sleeping statement; their backends are terminated at the end
     (the idle psql's feeding `sleep` then exits by itself)."""
     app_name = f"opsbook_probe_{pysecrets.token_hex(3)}"
-    host.run(
+    db.run(
         "runuser -u postgres -- bash -c \"(printf 'BEGIN;\\nSELECT 1;\\n'; sleep 90) | PGAPPNAME=%s psql -Xq -d postgres\""
         " >/dev/null 2>&1 </dev/null &", app_name,
     )
-    host.run("runuser -u postgres -- env PGAPPNAME=%s psql -Xq -d postgres -c 'SELECT pg_sleep(90)' >/dev/null 2>&1 </dev/null &", app_name)
+    db.run("runuser -u postgres -- env PGAPPNAME=%s psql -Xq -d postgres -c 'SELECT pg_sleep(90)' >/dev/null 2>&1 </dev/null &", app_name)
     count = f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app_name}' AND now() - state_change > interval '1 second'"
     try:
         for _attempt in range(40):
-            if psql(host, count, dbname="postgres") == "2":
+            if psql(db, count, dbname="postgres") == "2":
                 break
             time.sleep(0.5)
-        assert psql(host, count, dbname="postgres") == "2", "the probe sessions did not start"
-        out = pg_check(host, {
+        assert psql(db, count, dbname="postgres") == "2", "the probe sessions did not start"
+        out = pg_check(db, {
             "checks": ["connections", "long_running", "idle_in_transaction"],
             "thresholds": {"idle_in_transaction_seconds": {"warn": 1, "crit": 3600},
                            "long_running_seconds": {"warn": 1, "crit": 3600},
@@ -188,13 +187,13 @@ def test_pg_idle_and_long_sessions_are_reported(host):
         assert any(s["application_name"] == app_name for s in checks["pg.long_running"]["details"]["top"])
         assert out["summary"]["worst"] == "warn"
     finally:
-        psql(host, f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{app_name}'", dbname="postgres")
+        psql(db, f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{app_name}'", dbname="postgres")
 
 
-def test_pg_wrong_password_is_crit_without_echo(host):
+def test_pg_wrong_password_is_crit_without_echo(db):
     wrong = f"Wrong-{pysecrets.token_hex(8)}"
-    out = pg_check(host, {"login_host": "127.0.0.1", "login_user": "app", "login_password": wrong, "login_db": "appdb",
-                          "queries": realistic_queries()[:1]}, as_postgres=False)
+    out = pg_check(db, {"login_host": "127.0.0.1", "login_user": "app", "login_password": wrong, "login_db": "appdb",
+                        "queries": realistic_queries()[:1]}, as_postgres=False)
     checks = by_id(out)
     assert checks["pg.connect"]["status"] == "crit"
     assert "password authentication failed" in checks["pg.connect"]["message"]
@@ -211,8 +210,8 @@ def test_pg_wrong_password_is_crit_without_echo(host):
         ({"queries": [{"name": "rate", "sql": "SELECT 1", "warn": 80, "crit": 95, "direction": "below"}]}, "'query rate': warn 80 is beyond crit 95"),
     ],
 )
-def test_pg_bad_input_fails_naming_it(host, args, fragment):
-    out = pg_check(host, args)
+def test_pg_bad_input_fails_naming_it(db, args, fragment):
+    out = pg_check(db, args)
     # (ansible --tree keeps no "failed" key: a failed module run has msg and no checks)
     assert "checks" not in out, out
     assert fragment in out["msg"]
@@ -222,15 +221,15 @@ def test_pg_bad_input_fails_naming_it(host, args, fragment):
 
 
 @pytest.fixture(scope="module")
-def cache(host):
-    cache = _get_host(host, CACHE)
+def cache(stack):
+    cache = StackHost(stack, stack.hosts("cache")[0])
     lib = cache.run("python3 -c 'import redis'")
-    assert lib.rc == 0, f"python3-redis is not installed on {CACHE}: the redis role must install it for redis_check"
+    assert lib.rc == 0, f"python3-redis is not installed on {cache.name}: the redis role must install it for redis_check"
     return cache
 
 
 def redis_check(cache, args):
-    return cache.ansible("opsbook.stack.redis_check", json.dumps(args), check=False)
+    return cache.ansible("opsbook.stack.redis_check", args, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +274,7 @@ def test_redis_shared_server_as_app_user(cache, secrets):
 
 def test_redis_shared_server_as_monitoring_user(cache, secrets):
     """The inventory's monitoring login (-@all +ping +info +config|get) gets every check measured."""
-    user = cache.ansible.get_variables().get("stack_monitor_redis_user")
+    user = cache.variables().get("stack_monitor_redis_user")
     assert user and "redis_monitor" in secrets, "the sandbox inventory defines stack_monitor_redis_user and its secret"
     out = redis_check(cache, {"login_user": user, "login_password": secrets["redis_monitor"]})
     checks = by_id(out)

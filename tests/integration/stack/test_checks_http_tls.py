@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import pytest
-from testinfra.modules.ansible import AnsibleException
+
+from testbed.stack import StackHost
 
 # Written by the nginx role: <nginx_tls_dir>/<nginx_site_name>.crt with the defaults
 # (self-signed, CN localhost, SAN localhost / the host name / 127.0.0.1 in the sandbox vars).
@@ -43,22 +43,17 @@ API_STATUS = {
 JOBS = {"name": "jobs", "url": "https://localhost/jobs/summary", "ca_path": NGINX_CERT}
 
 
-_GROUPS: dict[str, list[str]] = {}
+pytestmark = pytest.mark.stage("checks")
 
 
 @pytest.fixture
-def web(host):
-    """The host, when it is in the web group (nginx + app); other hosts skip."""
-    name = host.backend.get_hostname()
-    if name not in _GROUPS:
-        _GROUPS[name] = host.ansible.get_variables().get("group_names", [])
-    if "web" not in _GROUPS[name]:
-        pytest.skip("not a web host")
-    return host
+def web(stack):
+    """The stack's web host (nginx + app)."""
+    return StackHost(stack, stack.hosts("web")[0])
 
 
 def run(host, module: str, args: dict[str, Any]) -> dict[str, Any]:
-    return host.ansible(f"opsbook.stack.{module}", json.dumps(args), become=True, check=False)
+    return host.ansible(f"opsbook.stack.{module}", args, become=True, check=False)
 
 
 def by_id(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -143,11 +138,8 @@ def test_http_redirect_is_followed_and_refused_port_is_crit(web):
     ],
 )
 def test_bad_input_fails_naming_it(web, module, args, needle):
-    try:
-        result = run(web, module, args)
-    except AnsibleException as exc:  # testinfra raises when the result says failed
-        result = exc.result
-    assert "checks" not in result, result  # the module refused to run
+    result = run(web, module, args)
+    assert result.get("failed") and "checks" not in result, result  # the module refused to run
     assert needle in result["msg"]
 
 

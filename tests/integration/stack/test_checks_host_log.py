@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-from testinfra.modules.ansible import AnsibleException
+
+pytestmark = pytest.mark.stage("checks")
 
 # Services each group runs (the PostgreSQL instance unit is looked up, it carries the major version).
 GROUP_UNITS = {
@@ -19,20 +19,13 @@ APP_LOGS = "/var/log/refservice/*.log"
 
 
 def run(host, module: str, args: dict[str, Any], check: bool = False) -> dict[str, Any]:
-    return host.ansible(f"opsbook.stack.{module}", json.dumps(args), become=True, check=check)
+    return host.ansible(f"opsbook.stack.{module}", args, become=True, check=check)
 
 
 def failure_message(host, module: str, args: dict[str, Any]) -> str:
-    """The module's failure message for bad options.
-
-    testinfra runs `ansible --tree`; with ansible-core 2.19 the tree file of a failed
-    module lacks the "failed" key, so host.ansible() may return the result instead of raising.
-    """
-    try:
-        result = run(host, module, args)
-    except AnsibleException as exc:
-        return exc.result["msg"]
-    assert "checks" not in result, f"{module} did not fail for {args}"
+    """The module's failure message for bad options."""
+    result = run(host, module, args)
+    assert result.get("failed") and "checks" not in result, f"{module} did not fail for {args}: {result}"
     return result["msg"]
 
 
@@ -41,7 +34,7 @@ def by_id(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def groups_of(host) -> list[str]:
-    return host.ansible.get_variables().get("group_names", [])
+    return host.groups
 
 
 def expected_units(host) -> list[str]:
@@ -60,7 +53,7 @@ def not_ok(result: dict[str, Any]) -> list[str]:
 
 @pytest.fixture
 def app(host):
-    # testinfra runs every test on every scenario host; app-only tests select the app hosts by group.
+    # Tests taking `host` run on every stack host; app-only tests select the app hosts by group.
     if "app" not in groups_of(host):
         pytest.skip("not an app host")
     return host
@@ -141,8 +134,8 @@ def test_host_check_provoked_findings(host):
 
 
 def test_host_check_scratch_volume(host):
-    """The stack scenario gives every host a 64 MiB tmpfs at /srv/scratch (molecule.yml): an explicit mount checks it (pseudo fs or not)."""
-    assert host.mount_point("/srv/scratch").exists, "molecule/stack/molecule.yml mounts a tmpfs at /srv/scratch on every host"
+    """The test stack gives every host a 64 MiB tmpfs at /srv/scratch (tests/testbed/stack.py): an explicit mount checks it (pseudo fs or not)."""
+    assert host.mount_point("/srv/scratch").exists, "tests/testbed/stack.py mounts a tmpfs at /srv/scratch on every host"
     item = by_id(run(host, "host_check", {"checks": ["disk"], "mounts": ["/srv/scratch"]}))["host.disk:/srv/scratch"]
     assert item["details"]["fstype"] == "tmpfs" and item["status"] in ("ok", "warn", "crit")
 
