@@ -1,6 +1,6 @@
 # Copyright (c) opsbook.stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Backup records, manifests and pgBackRest output of opsbook.stack (issue 4).
+"""Backup records, manifests and pgBackRest output of opsbook.stack.
 
 Private to the collection: import as
 ``ansible_collections.opsbook.stack.plugins.module_utils._backup``.

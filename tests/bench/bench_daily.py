@@ -53,7 +53,8 @@ BENCH = ROOT / "tests" / "bench"
 CACHE = ROOT / ".cache" / "bench"
 SMOKE = ROOT / "build" / "bench-smoke"
 SECRETS = CACHE / "secrets"
-VENV_BIN = ROOT / ".venv" / "bin"
+# The tools of the Python environment that runs the benchmark (make runs it with the venv's python).
+VENV_BIN = Path(sys.executable).parent
 NETWORK = "opsbook-bench"
 BASE = "bench-base"
 LABEL = "opsbook.bench"

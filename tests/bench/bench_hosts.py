@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -22,7 +23,8 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = ROOT / ".venv" / "bin"
+# The tools of the Python environment that runs the benchmark (make runs it with the venv's python).
+VENV_BIN = Path(sys.executable).parent
 COLLECTIONS = ROOT / ".cache" / "collections"
 
 
