@@ -10,12 +10,14 @@ suite run over SSH proves the collection over SSH end to end.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -241,8 +243,11 @@ class Stack:
     @cached_property
     def _ssh(self) -> dict[str, str]:
         secrets = self.inventory / ".secrets" / "ssh"
-        control = self.dir / "cp"
-        control.mkdir(parents=True, exist_ok=True)
+        # SSH's control sockets: a short private directory, since a socket path
+        # may not exceed about 100 characters (the checkout's path may be long).
+        tag = hashlib.sha1(str(self.dir).encode()).hexdigest()[:10]
+        control = Path(tempfile.gettempdir()) / f"opsbook-cp-{tag}"
+        control.mkdir(mode=0o700, exist_ok=True)
         return {
             "key": str(secrets / "id_ed25519"),
             "options": " ".join([

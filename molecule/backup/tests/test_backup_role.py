@@ -11,6 +11,13 @@ ROOT = "/var/backups/opsbook"
 STANZA = "main"
 REDIS_BACKUP_USER = "opsbook-backup"  # backup_redis_user's default
 KINDS_SCHEDULED = ["full", "incr", "logical", "redis", "config"]
+# PostgreSQL's major version per Debian release of the scenario's hosts.
+PG_MAJOR = {"12": "15", "13": "17"}
+
+
+def pg_major(host) -> str:
+    """The major version Debian's postgresql package installs on this host's release."""
+    return PG_MAJOR[host.system_info.release.split(".")[0]]
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +94,7 @@ def test_pgbackrest_config(host):
         f"process-max={min(cpus, 4)}",
         "start-fast=y",
         f"[{STANZA}]",
-        "pg1-path=/var/lib/postgresql/15/main",
+        f"pg1-path=/var/lib/postgresql/{pg_major(host)}/main",
     ):
         assert line in lines, line
 
@@ -134,7 +141,7 @@ def test_tool_config_is_private_and_complete(host):
     data = json.loads(cfg.content_string)
     assert data["backup_root"] == ROOT
     assert data["pgbackrest"] == {"enabled": True, "stanza": STANZA, "config": "/etc/pgbackrest/pgbackrest.conf"}
-    assert data["postgresql"]["version"] == "15" and data["postgresql"]["port"] == 5432
+    assert data["postgresql"]["version"] == pg_major(host) and data["postgresql"]["port"] == 5432
     assert data["logical_databases"] == ["appdb"]
     assert data["redis"]["enabled"] is True
     assert data["redis"]["password_file"] == "/etc/opsbook/redis-backup.pass"
@@ -227,7 +234,7 @@ def test_config_snapshot_runs_through_the_unit(host):
     assert len(new) == 1, new
     manifest = json.loads(host.file(f"{ROOT}/config/{new.pop()}/manifest.json").content_string)
     paths = [f["path"] for f in manifest["files"]]
-    assert any(p.startswith("etc/postgresql/15/main/") for p in paths), paths
+    assert any(p.startswith(f"etc/postgresql/{pg_major(host)}/main/") for p in paths), paths
     assert "/etc/nginx" in manifest["missing"]
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from testbed.stack import StackHost
+
 pytestmark = pytest.mark.stage("checks")
 
 # Services each group runs (the PostgreSQL instance unit is looked up, it carries the major version).
@@ -52,20 +54,18 @@ def not_ok(result: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture
-def app(host):
-    # Tests taking `host` run on every stack host; app-only tests select the app hosts by group.
-    if "app" not in groups_of(host):
-        pytest.skip("not an app host")
-    return host
+def app(stack):
+    """The stack's app host (tests taking `host` run on every host; these only on the app host)."""
+    return StackHost(stack, stack.hosts("app")[0])
 
 
 @pytest.fixture
-def scratch(host):
-    """A temporary directory on the host for our own log and state files."""
-    directory = host.run("mktemp -d /tmp/opsbook-logcheck.XXXXXX").stdout.strip()
+def scratch(app):
+    """A temporary directory on the app host for our own log and state files."""
+    directory = app.run("mktemp -d /tmp/opsbook-logcheck.XXXXXX").stdout.strip()
     assert directory.startswith("/tmp/opsbook-logcheck.")
     yield directory
-    host.run(f"rm -rf -- {directory}")
+    app.run(f"rm -rf -- {directory}")
 
 
 # ------------------------------------------------------------------ host_check
