@@ -4,15 +4,11 @@ back (app role), a configuration nginx rejects is rolled back and reported
 
 from __future__ import annotations
 
-import datetime
 import json
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from helpers.tls import make_cert
 
 from testbed.stack import Stack, StackHost
 
@@ -75,27 +71,11 @@ def _run_bad_nginx(stack: Stack, tmp_path: Path, extra_vars: dict[str, str]) -> 
     return run.rc, " ".join(run.output.split())
 
 
-def _mismatched_pair() -> tuple[str, str]:
+def _mismatched_pair(directory: Path) -> tuple[str, str]:
     """A valid certificate and a valid key that do not belong together."""
-    key_a = ec.generate_private_key(ec.SECP256R1())
-    key_b = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key_a.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key_a, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-    key_pem = key_b.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return cert_pem, key_pem
+    cert_a = make_cert(directory, "pair-a", days=1)[0]
+    key_b = make_cert(directory, "pair-b", days=1)[1]
+    return cert_a.read_text(), key_b.read_text()
 
 
 def _assert_still_good(web: StackHost, before: dict[str, str]) -> None:
@@ -122,7 +102,7 @@ def test_unknown_directive_is_rejected_with_nginx_message(stack: Stack, web: Sta
 def test_mismatched_certificate_is_rolled_back(stack: Stack, web: StackHost, tmp_path: Path) -> None:
     """Each file is valid alone, only the full `nginx -t` fails: exercises the restore."""
     before = _state(web)
-    cert_pem, key_pem = _mismatched_pair()
+    cert_pem, key_pem = _mismatched_pair(tmp_path)
     rc, out = _run_bad_nginx(
         stack, tmp_path,
         {"nginx_extra_server_config": "", "nginx_tls_cert_content": cert_pem, "nginx_tls_key_content": key_pem},
