@@ -31,9 +31,9 @@ class StageClock:
     def add_test(self, path: str, seconds: float, when: str, outcome: str) -> None:
         suite = self.suites.setdefault(path, {"seconds": 0.0, "passed": 0, "failed": 0, "skipped": 0})
         suite["seconds"] += seconds
+        # A test counts once by its call; a setup or teardown that fails or skips counts too.
         if when == "call" or outcome != "passed":
-            if when != "teardown" or outcome != "passed":
-                suite[outcome] = suite.get(outcome, 0) + 1
+            suite[outcome] = suite.get(outcome, 0) + 1
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

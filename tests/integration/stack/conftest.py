@@ -45,14 +45,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--stack-times", default=None, help="write the stage times as JSON to this file")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "stage(name): when a test runs (" + ", ".join(STAGES) + ")")
-    config.addinivalue_line("markers", "debian(*releases): the Debian releases a test runs on (default both)")
-    debian = config.getoption("--stack-debian")
-    config.stash[_CLOCK] = StageClock(f"stack-{debian}")
+class _Timing:
+    """Adds every test's time to its file's row of the stage clock."""
+
+    def __init__(self, clock: StageClock) -> None:
+        self.clock = clock
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.clock.add_test(report.nodeid.split("::")[0], report.duration, report.when, report.outcome)
 
 
 _CLOCK = pytest.StashKey[StageClock]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "stage(name): when a test runs (" + ", ".join(STAGES) + ")")
+    config.addinivalue_line("markers", "debian(*releases): the Debian releases a test runs on (default both)")
+    clock = StageClock(f"stack-{config.getoption('--stack-debian')}")
+    config.stash[_CLOCK] = clock
+    config.pluginmanager.register(_Timing(clock), "opsbook-stack-timing")
 
 
 def _stage(item: pytest.Item) -> int:
@@ -169,20 +180,6 @@ def _health_gate(request: pytest.FixtureRequest) -> None:
     """Fault and destructive tests start from a green stack."""
     if _stage(request.node) >= STAGES.index("faults"):
         assert_green(request.getfixturevalue("stack"))
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    config = _CONFIG.get("config")
-    if config is not None:
-        config.stash[_CLOCK].add_test(report.nodeid.split("::")[0], report.duration, report.when, report.outcome)
-
-
-_CONFIG: dict[str, pytest.Config] = {}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    _CONFIG["config"] = session.config
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
