@@ -35,6 +35,20 @@ BIN = Path(sys.executable).parent
 COLLECTIONS = ROOT / ".cache" / "collections"
 
 
+def ansible_env(**extra: str) -> dict[str, str]:
+    """The environment Ansible runs in for the tests: this checkout as opsbook.stack, its ansible.cfg."""
+    env = dict(os.environ)
+    env.update(
+        PATH=f"{BIN}:{env.get('PATH', '')}",
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+    )
+    env.update(extra)
+    return env
+
+
 class StackError(AssertionError):
     """A command on the stack failed where the test needed it to work."""
 
@@ -174,16 +188,7 @@ class Stack:
     # -------------------------------------------------------- ansible runs
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            PATH=f"{BIN}:{env.get('PATH', '')}",
-            ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-            ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_FORCE_COLOR="0",
-        )
-        env.update(extra)
-        return env
+        return ansible_env(**extra)
 
     def playbook(self, name: str, *extra: str, timeout: float = 1500, report: bool = True,
                  log_name: str | None = None) -> PlaybookRun:
