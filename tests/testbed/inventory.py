@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 SANDBOX = ROOT / "inventories" / "sandbox"
 PREFIX = "opsbook-"
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -27,26 +26,16 @@ from typing import Any
 
 import testinfra
 import yaml
+from helpers import BIN, COLLECTIONS, ROOT, tool_env
 
 from testbed import inventory as inv
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-COLLECTIONS = ROOT / ".cache" / "collections"
 
 
 def ansible_env(**extra: str) -> dict[str, str]:
     """The environment Ansible runs in for the tests: this checkout as opsbook.stack, its ansible.cfg."""
-    env = dict(os.environ)
-    env.update(
-        PATH=f"{BIN}:{env.get('PATH', '')}",
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-    )
-    env.update(extra)
-    return env
+    return tool_env(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
+                    ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", **extra)
 
 
 class StackError(AssertionError):
