@@ -31,7 +31,6 @@ from helpers import BIN, COLLECTIONS, ROOT, tool_env
 from testbed import inventory as inv
 
 
-
 def ansible_env(**extra: str) -> dict[str, str]:
     """The environment Ansible runs in for the tests: this checkout as opsbook.stack, its ansible.cfg."""
     return tool_env(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
