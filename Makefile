@@ -150,7 +150,7 @@ units: venv collection ## pytest unit tests
 molecule: venv collection images-all ## every role scenario (create, converge, idempotence, verify on Debian 12 and 13)
 	@for s in $(SCENARIOS); do ANSIBLE_HOME=$(MOLECULE_HOME) $(BIN)/molecule test -s $$s || exit 1; done
 
-molecule-%: venv collection images-all ## one role scenario, e.g. make molecule-redis
+molecule-%: venv collection images-all ## one role scenario, e.g. make molecule-data
 	ANSIBLE_HOME=$(MOLECULE_HOME) $(BIN)/molecule test -s $*
 
 stack: venv collection images-all ## the shared stack on DEBIAN over CONNECTION: created, converged, every suite of tests/integration/stack

@@ -60,12 +60,9 @@ def stages() -> list[Stage]:
         Stage("integration-local", ["integration-local"], 120),
         Stage("duplicates", ["duplicates"], 30),
         Stage("build", ["build"], 30),
-        Stage("molecule-postgresql", ["molecule-postgresql"], 240, ("images",)),
-        Stage("molecule-redis", ["molecule-redis"], 150, ("images",)),
         Stage("molecule-nginx", ["molecule-nginx"], 180, ("images",)),
         Stage("molecule-app", ["molecule-app"], 330, ("images",)),
-        Stage("molecule-backup", ["molecule-backup"], 330, ("images",)),
-        Stage("bench-smoke", ["bench-smoke"], 200, ("images",)),
+        Stage("molecule-data", ["molecule-data"], 400, ("images",)),
     ]
 
 

@@ -12,6 +12,13 @@ machine, so both see the same machine and caches). The wall time of each
 load average around it go to tests/bench/results/make-test-<stamp>.json and
 to the section between the bench_make_test markers of docs/TESTING.md; the
 verdict compares the medians (target: after <= 80 % of before).
+
+Each run also records the machine's busy CPU time while it ran (user, nice,
+system, irq, softirq and steal from /proc/stat, every process on the machine:
+Ansible, pytest, Docker and the containers alike) and its floor: that CPU time
+spread over every CPU, the wall time the same work would take if no CPU ever
+waited. When the floor of a run is above the target, no ordering of the same
+stages can meet it; only less work can.
 """
 
 from __future__ import annotations
@@ -42,6 +49,13 @@ def git(*args: str, cwd: Path = ROOT) -> str:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
 
 
+def busy_cpu_seconds() -> float:
+    """Busy CPU time of the whole machine since boot (all CPUs), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def one_run(label: str, rev: str, workdir: Path, round_no: int, keep: bool) -> dict:
     clone = workdir / f"{label}-{round_no}"
     if clone.exists():
@@ -52,18 +66,21 @@ def one_run(label: str, rev: str, workdir: Path, round_no: int, keep: bool) -> d
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "ANSIBLE_", "MOLECULE_", "OPSBOOK_"))}
     env["PATH"] = ":".join(p for p in env.get("PATH", "").split(":") if ".venv" not in p)
     load_start = list(os.getloadavg())
+    cpu_start = busy_cpu_seconds()
     start = time.monotonic()
     with (workdir / f"{label}-{round_no}.log").open("w") as out:
         done = subprocess.run(["make", "test"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL, check=False)
     seconds = round(time.monotonic() - start, 1)
+    cpu = round(busy_cpu_seconds() - cpu_start, 1)
     result = {"label": label, "rev": rev, "round": round_no, "seconds": seconds, "rc": done.returncode,
+              "cpu_seconds": cpu, "cpu_floor_seconds": round(cpu / (os.cpu_count() or 1), 1),
               "load_start": load_start, "load_end": list(os.getloadavg()),
               "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(time.time() - seconds))}
     times = clone / "build" / "test" / "times.json"
     if times.exists():
         result["stages"] = json.loads(times.read_text())
-    log(f"  {label}: {seconds:.0f} s, rc {done.returncode}")
+    log(f"  {label}: {seconds:.0f} s, rc {done.returncode}, busy CPU {cpu:.0f} s (floor {result['cpu_floor_seconds']:.0f} s)")
     if not keep:
         shutil.rmtree(clone, ignore_errors=True)
     return result
@@ -86,10 +103,12 @@ def render(res: dict) -> str:
              f"Measured {res['started']} to {res['finished']} by `tests/bench/bench_make_test.py run` "
              f"({res['rounds']} rounds, each a fresh clone of each commit, before then after, never at once). "
              f"Machine: {res['machine']}. Results: `tests/bench/results/{res['results_file']}`.", "",
-             "| round | commit | `make test` wall time | exit status | load average at start |", "|---:|---|---:|---:|---|"]
+             "| round | commit | `make test` wall time | exit status | busy CPU (all CPUs) | CPU floor | load average at start |",
+             "|---:|---|---:|---:|---:|---:|---|"]
     for r in res["runs"]:
+        cpu = f"{r['cpu_seconds']:.0f} s | {r['cpu_floor_seconds']:.0f} s" if "cpu_seconds" in r else "not recorded | "
         lines.append(f"| {r['round']} | {r['label']} `{r['rev'][:10]}` | {r['seconds']:.0f} s ({r['seconds'] / 60:.1f} min) "
-                     f"| {r['rc']} | {' / '.join(f'{x:.2f}' for x in r['load_start'])} |")
+                     f"| {r['rc']} | {cpu} | {' / '.join(f'{x:.2f}' for x in r['load_start'])} |")
     if v["ratio"] is not None:
         lines += ["", f"Median before {v['median_before']:.0f} s, after {v['median_after']:.0f} s: after is "
                       f"**{v['ratio'] * 100:.0f} %** of before (target <= {TARGET * 100:.0f} %: "
@@ -132,9 +151,9 @@ def run(args: argparse.Namespace) -> int:
             res["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             RESULTS.mkdir(parents=True, exist_ok=True)
             (RESULTS / res["results_file"]).write_text(json.dumps(res, indent=2) + "\n")
+            if not args.no_doc:
+                write_doc(res)
     log(f"results: {RESULTS / res['results_file']}; verdict {res['verdict']}")
-    if not args.no_doc:
-        write_doc(res)
     return 0 if res["verdict"]["met"] else 1
 
 
