@@ -63,6 +63,7 @@ def stages() -> list[Stage]:
         Stage("molecule-nginx", ["molecule-nginx"], 180, ("images",)),
         Stage("molecule-app", ["molecule-app"], 330, ("images",)),
         Stage("molecule-data", ["molecule-data"], 400, ("images",)),
+        Stage("bench-smoke", ["bench-smoke"], 200, ("images",)),
     ]
 
 

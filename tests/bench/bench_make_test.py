@@ -97,11 +97,32 @@ def verdict(results: list[dict]) -> dict:
     return out
 
 
+def fmt(seconds: float) -> str:
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
+def stage_table(run: dict) -> list[str]:
+    """The stage table `make test` printed in a run (from its build/test/times.json)."""
+    lines = ["| stage | start | wall time | result |", "|---|---:|---:|---|"]
+    for stage in run["stages"]["stages"]:
+        result = {0: "passed", -1: "not run"}.get(stage["rc"], f"FAILED (rc {stage['rc']})")
+        lines.append(f"| {stage['name']} | {fmt(stage['start'])} | {fmt(stage['seconds'])} | {result} |")
+        detail = stage.get("detail") or {}
+        for phase in detail.get("phases", []):
+            lines.append(f"| &nbsp;&nbsp;{phase['name']} | | {fmt(phase['seconds'])} | |")
+        for suite, info in detail.get("suites", {}).items():
+            counts = ", ".join(f"{info[k]} {k}" for k in ("passed", "failed", "skipped") if info.get(k))
+            lines.append(f"| &nbsp;&nbsp;{Path(suite).name} | | {fmt(info['seconds'])} | {counts} |")
+    total = run["stages"]["total_seconds"]
+    lines.append(f"| **total** (stages; `make test` with the venv: {run['seconds']:.0f} s) | | **{fmt(total)}** ({total:.0f} s) | |")
+    return lines
+
+
 def render(res: dict) -> str:
     v = res["verdict"]
     lines = [BEGIN, "", f"### `make test` side by side: {res['before'][:10]} (before) and {res['after'][:10]} (after)", "",
              f"Measured {res['started']} to {res['finished']} by `tests/bench/bench_make_test.py run` "
-             f"({res['rounds']} rounds, each a fresh clone of each commit, before then after, never at once). "
+             f"({res['rounds']} round{'s' if res['rounds'] != 1 else ''}, each a fresh clone of each commit, before then after, never at once). "
              f"Machine: {res['machine']}. Results: `tests/bench/results/{res['results_file']}`.", "",
              "| round | commit | `make test` wall time | exit status | busy CPU (all CPUs) | CPU floor | load average at start |",
              "|---:|---|---:|---:|---:|---:|---|"]
@@ -109,12 +130,25 @@ def render(res: dict) -> str:
         cpu = f"{r['cpu_seconds']:.0f} s | {r['cpu_floor_seconds']:.0f} s" if "cpu_seconds" in r else "not recorded | "
         lines.append(f"| {r['round']} | {r['label']} `{r['rev'][:10]}` | {r['seconds']:.0f} s ({r['seconds'] / 60:.1f} min) "
                      f"| {r['rc']} | {cpu} | {' / '.join(f'{x:.2f}' for x in r['load_start'])} |")
+    floors = {label: [r["cpu_floor_seconds"] for r in res["runs"] if r["label"] == label and r["rc"] == 0 and "cpu_floor_seconds" in r]
+              for label in ("before", "after")}
     if v["ratio"] is not None:
         lines += ["", f"Median before {v['median_before']:.0f} s, after {v['median_after']:.0f} s: after is "
                       f"**{v['ratio'] * 100:.0f} %** of before (target <= {TARGET * 100:.0f} %: "
                       f"**{'met' if v['met'] else 'missed'}**)."]
-    else:
+        if floors["after"]:
+            floor = statistics.median(floors["after"])
+            lines += ["", f"The CPU floor of the after runs (median {floor:.0f} s) is {floor / v['median_before'] * 100:.0f} % "
+                          f"of the before runs' wall time: "
+                          + ("no ordering of the same stages can meet the target, only less work can."
+                             if floor > TARGET * v["median_before"] else "the target is within reach of the same work.")]
+    elif any(r["rc"] != 0 for r in res["runs"]):
         lines += ["", "No verdict: a run failed (see the exit statuses and the logs next to the results)."]
+    else:
+        lines += ["", "No verdict yet: the runs of both commits are not all done."]
+    shown = [r for r in res["runs"] if r["label"] == "after" and r.get("stages")]
+    if shown:
+        lines += ["", f"The stage table the last after run (round {shown[-1]['round']}) printed:", "", *stage_table(shown[-1])]
     lines += ["", END]
     return "\n".join(lines)
 
