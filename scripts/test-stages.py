@@ -6,7 +6,10 @@ Each stage is one `make` target (so each can also be run alone). Stages that
 need containers wait for the host images; the others start at once. At most
 --jobs stages run at a time (default 3: the container stages mostly wait on
 apt, systemd, PostgreSQL and the app, so three overlap well on two cores),
-longest first. A stage's output goes to build/test/<stage>.log and is printed
+longest first. A heavier stage that waits only for a running stage (the
+stacks for the host images, a moment when the images are up to date) keeps
+its slot for up to RESERVE_SECONDS: the longest stages start first instead of
+behind the short ones that happened to be ready. A stage's output goes to build/test/<stage>.log and is printed
 whole when the stage ends, never interleaved with another one.
 
 At the end a table gives every stage's start, wall time and result, the
@@ -29,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / "build" / "test"
+# How long a heavier stage waiting for a running one keeps a slot from lighter
+# ready stages (long enough for up-to-date images, short against a real build).
+RESERVE_SECONDS = 20.0
 
 
 @dataclass
@@ -41,6 +47,7 @@ class Stage:
     start: float = 0.0
     seconds: float = 0.0
     rc: int | None = None
+    waiting_since: float | None = None  # first seen waiting for a running stage
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -108,22 +115,37 @@ class Runner:
             stage.rc = done.returncode
             self.changed.notify_all()
 
+    def reserves_slot(self, stage: Stage, running: list[Stage], now: float) -> bool:
+        """A stage waiting only for running stages keeps a slot for RESERVE_SECONDS."""
+        if any(self.stages[need] not in running and self.stages[need].rc is None
+               for need in stage.needs if need in self.stages):
+            return False  # it also waits for a stage that has not started
+        if stage.waiting_since is None:
+            stage.waiting_since = now
+        return now - stage.waiting_since < RESERVE_SECONDS
+
     def go(self) -> float:
         pending = sorted(self.stages.values(), key=lambda s: -s.weight)
         running: list[Stage] = []
         with self.changed:
             while pending or running:
                 running = [s for s in running if s.rc is None]
+                free = self.jobs - len(running)
+                now = time.monotonic() - self.t0
+                # Heaviest first; a heavier stage about to be ready keeps its slot.
                 for stage in list(pending):
                     state = self.ready(stage)
                     if state is None:
                         stage.rc = -1  # not run: a stage it needs failed
                         pending.remove(stage)
-                    elif state and len(running) < self.jobs:
-                        stage.start = time.monotonic() - self.t0
+                    elif state and free > 0:
+                        stage.start = now
                         pending.remove(stage)
                         running.append(stage)
+                        free -= 1
                         threading.Thread(target=self.run, args=(stage,), name=stage.name, daemon=True).start()
+                    elif not state and self.reserves_slot(stage, running, now):
+                        free -= 1
                 if pending or running:
                     self.changed.wait(timeout=5)
         return time.monotonic() - self.t0

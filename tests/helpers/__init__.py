@@ -8,6 +8,7 @@ scripts next to it), whatever virtual environment that is.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -23,6 +24,17 @@ PYTHON = sys.executable
 BIN = Path(sys.executable).parent
 # ANSIBLE_COLLECTIONS_PATH that makes the checkout importable as opsbook.stack (`make collection`).
 COLLECTIONS = ROOT / ".cache" / "collections"
+
+# The head of a play that runs its tasks on this machine with the tests' Python
+# (str.format field {python}); a test appends its tasks, indented by four.
+LOCAL_PLAY = """\
+- hosts: localhost
+  gather_facts: false
+  connection: local
+  vars:
+    ansible_python_interpreter: {python}
+  tasks:
+"""
 
 ROLE_PLAY = """\
 - hosts: localhost
@@ -76,6 +88,18 @@ def ansible_playbook(*args: str, cwd: Path = ROOT, extra_env: dict[str, str] | N
         timeout=120,
         check=False,
     )
+
+
+def local_play_results(playbook: Path, *extra: str, cwd: Path) -> list[dict]:
+    """Run a playbook on localhost with the tests' Python and the JSON stdout callback;
+    each task's result on localhost, in order (the run must exit 0)."""
+    proc = ansible_playbook(
+        "-i", "localhost,", "-e", f"ansible_python_interpreter={PYTHON}", *extra, str(playbook),
+        cwd=cwd, extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{"):])[0]
+    return [task["hosts"]["localhost"] for task in doc["plays"][0]["tasks"]]
 
 
 def run_role(tmp_path: Path, role: str, variables: str) -> subprocess.CompletedProcess[str]:

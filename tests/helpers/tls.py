@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -125,3 +126,19 @@ def tls_servers(certs: dict[str, Path]) -> dict[str, TLSServer]:
         "expired": TLSServer(certs["expired"], certs["expired"].with_suffix(".key")),
         "plain": TLSServer(certs["leaf"], certs["leaf_key"], tls=False),
     }
+
+
+# Fixtures for test modules that import them (``from helpers.tls import certs, servers``).
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The certificate files of certificate_files(), once per test module."""
+    return certificate_files(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="module")
+def servers(certs: dict[str, Path]):  # pylint: disable=redefined-outer-name
+    """The TLS servers of tls_servers() on those certificates, closed after the module."""
+    started = tls_servers(certs)
+    yield started
+    for server in started.values():
+        server.close()

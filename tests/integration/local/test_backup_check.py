@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime
-import json
 from pathlib import Path
 
 import pytest
-from helpers import PYTHON, ansible_playbook
+from helpers import local_play_results
 from helpers.backups import iso, make_artifact, record, write_records
 
 from ansible_collections.opsbook.stack.plugins.module_utils._checks import CHECK_ID_RE
@@ -70,13 +69,8 @@ def test_module_end_to_end_via_ansible(tmp_path):
 
     playbook = tmp_path / "play.yml"
     playbook.write_text(PLAY.format(root=root))
-    proc = ansible_playbook(
-        "-i", "localhost,", "-e", f"ansible_python_interpreter={PYTHON}", str(playbook),
-        cwd=tmp_path, extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    tasks = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{"):])[0]["plays"][0]["tasks"]
-    out = tasks[0]["hosts"]["localhost"]
+    results = local_play_results(playbook, cwd=tmp_path)
+    out = results[0]
     assert out["changed"] is False and not out.get("failed")
     by_id = {item["check"]: item for item in out["checks"]}
     assert list(by_id) == [
@@ -99,6 +93,6 @@ def test_module_end_to_end_via_ansible(tmp_path):
     assert by_id["backup.checksums:redis"]["status"] == "crit" and "manifest.json is missing" in by_id["backup.checksums:redis"]["message"]
     assert by_id["backup.size:redis"]["message"].startswith("first redis backup")
     assert out["summary"]["crit"] == 2 and out["summary"]["worst"] == "crit"
-    assert "threshold 'shrink_pct': warn 60 is beyond crit 50" in tasks[1]["hosts"]["localhost"]["msg"]
-    bad_kind = tasks[2]["hosts"]["localhost"]["msg"]
+    assert "threshold 'shrink_pct': warn 60 is beyond crit 50" in results[1]["msg"]
+    bad_kind = results[2]["msg"]
     assert "kind" in bad_kind and "tape" in bad_kind

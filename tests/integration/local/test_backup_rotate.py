@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from helpers import PYTHON, ansible_playbook
+from helpers import local_play_results
 from helpers.backups import NOW, NOW_ISO, rotation_layout, stamp, tree
 
 from ansible_collections.opsbook.stack.plugins.filter.backup import gfs_select
@@ -26,13 +26,7 @@ def rotate_many(tmp_path: Path, tasks: list[dict], *extra: str) -> list[dict]:
         "- hosts: localhost\n  gather_facts: false\n  connection: local\n  tasks:\n"
         + "".join(f"    - opsbook.stack.backup_rotate: {json.dumps(args)}\n      ignore_errors: true\n" for args in tasks)
     )
-    proc = ansible_playbook(
-        "-i", "localhost,", "-e", f"ansible_python_interpreter={PYTHON}", *extra, str(playbook),
-        cwd=tmp_path, extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    doc = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{"):])[0]
-    return [task["hosts"]["localhost"] for task in doc["plays"][0]["tasks"]]
+    return local_play_results(playbook, *extra, cwd=tmp_path)
 
 
 def rotate(tmp_path: Path, args: dict, *extra: str) -> dict:

@@ -6,7 +6,7 @@ import json
 import os
 import stat
 
-from helpers import PYTHON, ansible_playbook
+from helpers import local_play_results
 
 from ansible_collections.opsbook.stack.plugins.module_utils._checks import CHECK_ID_RE
 
@@ -38,13 +38,8 @@ PLAY = """\
 def test_module_end_to_end_via_ansible(tmp_path):
     playbook = tmp_path / "play.yml"
     playbook.write_text(PLAY.format(tmp=tmp_path))
-    proc = ansible_playbook(
-        "-i", "localhost,", "-e", f"ansible_python_interpreter={PYTHON}", str(playbook),
-        cwd=tmp_path, extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    tasks = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{"):])[0]["plays"][0]["tasks"]
-    out = tasks[0]["hosts"]["localhost"]
+    results = local_play_results(playbook, cwd=tmp_path)
+    out = results[0]
     assert out["changed"] is False
     ids = [item["check"] for item in out["checks"]]
     assert ids == ["host.cpu", "host.load", "host.memory", f"host.disk:{tmp_path}", f"host.inodes:{tmp_path}", "host.unit:dbus", "host.clock"]
@@ -56,9 +51,9 @@ def test_module_end_to_end_via_ansible(tmp_path):
     assert summary["total"] == len(ids) == sum(summary[key] for key in ("ok", "warn", "crit", "unknown"))
     if not os.path.exists("/run/systemd/system"):  # this control machine has no systemd
         assert out["checks"][5]["status"] in ("unknown", "crit")
-    assert "unknown check name(s) 'gpu'" in tasks[1]["hosts"]["localhost"]["msg"]
-    assert "threshold 'disk_pct': warn 99 is beyond crit 90" in tasks[2]["hosts"]["localhost"]["msg"]
-    assert "glob characters" in tasks[3]["hosts"]["localhost"]["msg"]
+    assert "unknown check name(s) 'gpu'" in results[1]["msg"]
+    assert "threshold 'disk_pct': warn 99 is beyond crit 90" in results[2]["msg"]
+    assert "glob characters" in results[3]["msg"]
 
 
 GROWTH_PLAY = """\
@@ -86,17 +81,12 @@ def test_disk_growth_history_via_ansible(tmp_path):
     playbook = tmp_path / "play.yml"
     playbook.write_text(GROWTH_PLAY.format(tmp=tmp_path))
     history = tmp_path / "state" / "history.json"
-    proc = ansible_playbook(
-        "-i", "localhost,", "-e", f"ansible_python_interpreter={PYTHON}", str(playbook),
-        cwd=tmp_path, extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    tasks = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{"):])[0]["plays"][0]["tasks"]
-    checked, real = tasks[0]["hosts"]["localhost"], tasks[1]["hosts"]["localhost"]
+    results = local_play_results(playbook, cwd=tmp_path)
+    checked, real = results[0], results[1]
     assert checked["changed"] is True and real["changed"] is True
     assert [item["check"] for item in real["checks"]] == [f"host.disk_growth:{tmp_path}"]
     assert real["checks"][0]["status"] == "ok" and "first usage sample" in real["checks"][0]["message"]
     assert stat.S_IMODE(history.stat().st_mode) == 0o600 and stat.S_IMODE(history.parent.stat().st_mode) == 0o700
     saved = json.loads(history.read_text())["filesystems"][str(tmp_path)]
     assert len(saved) == 1  # the check-mode run wrote nothing
-    assert "growth_window_days must be more than 0" in tasks[2]["hosts"]["localhost"]["msg"]
+    assert "growth_window_days must be more than 0" in results[2]["msg"]

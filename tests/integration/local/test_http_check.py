@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import PYTHON, ansible_playbook
+from helpers import LOCAL_PLAY, PYTHON, ansible_playbook
 from helpers.web import serve
 
 
@@ -18,13 +18,7 @@ def base_url():
 
 # --- end to end through ansible ------------------------------------------------------------------
 
-PLAY = """\
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: {python}
-  tasks:
+PLAY = LOCAL_PLAY + """\
     - name: Check the local server
       opsbook.stack.http_check:
         targets:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 
-from helpers import PYTHON, ansible_playbook
+from helpers import local_play_results
 
 
 # ------------------------------------------------------------------ end to end through ansible
@@ -26,17 +25,12 @@ def test_module_end_to_end_via_ansible(tmp_path):
         "        patterns: [{name: bad, regex: '(', warn: 1}]\n"
         "      ignore_errors: true\n"
     )
-    proc = ansible_playbook(
-        "-i", "localhost,", "-e", f"ansible_python_interpreter={PYTHON}", str(playbook),
-        cwd=tmp_path, extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    tasks = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("{"):])[0]["plays"][0]["tasks"]
-    good = tasks[0]["hosts"]["localhost"]
+    results = local_play_results(playbook, cwd=tmp_path)
+    good = results[0]
     assert good["changed"] is True
     assert good["summary"] == {"ok": 1, "warn": 1, "crit": 0, "unknown": 0, "total": 2, "worst": "warn"}
     assert [item["check"] for item in good["checks"]] == ["log.errors:e2e", "log.rate_limit:e2e"]
     assert set(good["checks"][0]) == {"check", "status", "value", "warn", "crit", "unit", "message", "details"}
     assert state.exists()
-    bad = tasks[1]["hosts"]["localhost"]
+    bad = results[1]
     assert bad["failed"] and "pattern 'bad': invalid regex" in bad["msg"]

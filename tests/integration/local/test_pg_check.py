@@ -6,18 +6,12 @@ import json
 import subprocess
 from pathlib import Path
 
-from helpers import PYTHON, ansible_playbook, free_port
+from helpers import LOCAL_PLAY, PYTHON, ansible_playbook, free_port
 
 
 # -- end to end through ansible on this machine ----------------------------------
 
-PLAY = """\
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: {python}
-  tasks:
+PLAY = LOCAL_PLAY + """\
     - name: Refused connection
       opsbook.stack.pg_check:
         login_host: 127.0.0.1

@@ -5,18 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import PYTHON, ansible_playbook, free_port
+from helpers import LOCAL_PLAY, PYTHON, ansible_playbook, free_port
 
 
 # -- through ansible on this machine (no server: option handling and ids) ---------------
 
-PLAY = """\
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: {python}
-  tasks:
+PLAY = LOCAL_PLAY + """\
     - name: Monthly checks against a closed port
       opsbook.stack.pg_check:
         login_host: 127.0.0.1

@@ -5,18 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import PYTHON, ansible_playbook, free_port
+from helpers import LOCAL_PLAY, PYTHON, ansible_playbook, free_port
 
 
 # -- end to end through ansible, no server needed --------------------------------
 
-PLAY = """\
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: {python}
-  tasks:
+PLAY = LOCAL_PLAY + """\
     - name: Refused connection, apply asked
       opsbook.stack.pg_maintenance:
         login_host: 127.0.0.1

@@ -5,18 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import PYTHON, ansible_playbook
+from helpers import LOCAL_PLAY, PYTHON, ansible_playbook
 
 
 # -- end to end through ansible on this machine (no redis-py here) ----------------
 
-PLAY = """\
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: {python}
-  tasks:
+PLAY = LOCAL_PLAY + """\
     - name: Unknown check name
       opsbook.stack.redis_check:
         checks: [ping, memroy]

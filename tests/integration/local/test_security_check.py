@@ -6,16 +6,10 @@ import json
 import os
 from pathlib import Path
 
-from helpers import PYTHON, ansible_playbook
+from helpers import LOCAL_PLAY, PYTHON, ansible_playbook
 
 
-PLAY = """\
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: {python}
-  tasks:
+PLAY = LOCAL_PLAY + """\
     # The first two fail on purpose (bad options); ignore_errors lets the run go on so the
     # test can assert that each one failed and what its message says.
     - name: Unknown check name

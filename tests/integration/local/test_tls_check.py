@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from helpers import PYTHON, ansible_playbook
-from helpers.tls import certificate_files, tls_servers
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    return certificate_files(tmp_path_factory.mktemp("certs"))
-
-
-@pytest.fixture(scope="module")
-def servers(certs):
-    started = tls_servers(certs)
-    yield started
-    for server in started.values():
-        server.close()
+from helpers import LOCAL_PLAY, PYTHON, ansible_playbook
+# The certificate files and TLS servers, as module-scoped pytest fixtures.
+from helpers.tls import certs, servers  # noqa: F401  # pylint: disable=unused-import
 
 
 # --- end to end through ansible ------------------------------------------------------------------
 
-PLAY = """\
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: {python}
-  tasks:
+PLAY = LOCAL_PLAY + """\
     - name: Check files and an endpoint
       opsbook.stack.tls_check:
         certificates:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import free_port
-from helpers.tls import certificate_files, tls_servers
+# The certificate files and TLS servers, as module-scoped pytest fixtures.
+from helpers.tls import certs, servers  # noqa: F401  # pylint: disable=unused-import
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.opsbook.stack.plugins.module_utils import _checks, _tls
@@ -18,19 +18,6 @@ from ansible_collections.opsbook.stack.plugins.modules import tls_check
 UTC = dt.timezone.utc
 NOW = dt.datetime.now(UTC)
 DEFAULT = tls_check.DEFAULTS["days_left"]
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory) -> dict[str, Path]:
-    return certificate_files(tmp_path_factory.mktemp("certs"))
-
-
-@pytest.fixture(scope="module")
-def servers(certs):
-    started = tls_servers(certs)
-    yield started
-    for server in started.values():
-        server.close()
 
 
 def params(**given: Any) -> dict[str, Any]:
