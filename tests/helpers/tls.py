@@ -136,9 +136,9 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def servers(certs: dict[str, Path]):  # pylint: disable=redefined-outer-name
-    """The TLS servers of tls_servers() on those certificates, closed after the module."""
-    started = tls_servers(certs)
+def servers(request: pytest.FixtureRequest):
+    """The TLS servers of tls_servers() on the module's ``certs``, closed after the module."""
+    started = tls_servers(request.getfixturevalue("certs"))
     yield started
     for server in started.values():
         server.close()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
-from helpers import LOCAL_PLAY, PYTHON, ansible_playbook
-# The certificate files and TLS servers, as module-scoped pytest fixtures.
-from helpers.tls import certs, servers  # noqa: F401  # pylint: disable=unused-import
+from helpers import LOCAL_PLAY, PYTHON, ansible_playbook, tls
+
+# helpers.tls's certificate files and TLS servers, as this module's fixtures.
+certs = tls.certs
+servers = tls.servers
 
 
 # --- end to end through ansible ------------------------------------------------------------------

@@ -7,9 +7,7 @@ import shutil
 from typing import Any
 
 import pytest
-from helpers import free_port
-# The certificate files and TLS servers, as module-scoped pytest fixtures.
-from helpers.tls import certs, servers  # noqa: F401  # pylint: disable=unused-import
+from helpers import free_port, tls
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.opsbook.stack.plugins.module_utils import _checks, _tls
@@ -18,6 +16,10 @@ from ansible_collections.opsbook.stack.plugins.modules import tls_check
 UTC = dt.timezone.utc
 NOW = dt.datetime.now(UTC)
 DEFAULT = tls_check.DEFAULTS["days_left"]
+
+# helpers.tls's certificate files and TLS servers, as this module's fixtures.
+certs = tls.certs
+servers = tls.servers
 
 
 def params(**given: Any) -> dict[str, Any]:
